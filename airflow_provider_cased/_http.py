@@ -1,0 +1,367 @@
+"""The request path's decisions, with no I/O: endpoints, client settings, retry policy, error mapping.
+
+Both transports (``requests`` for tasks, ``httpx`` for triggers) call into this
+module, so the rules live in one place and can be tested without a network.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_cased.exceptions import CasedApiError
+
+# A Retry-After beyond this is not waited out in full: a task slot or trigger
+# should not sleep for many minutes on one answer.
+MAX_RETRY_AFTER_SECONDS = 120.0
+MAX_BACKOFF_SECONDS = 60.0
+BODY_EXCERPT_CHARS = 500
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# A POST is only repeated when the server certainly did nothing with it.
+POST_RETRYABLE_STATUSES = frozenset({429})
+
+
+class Failure(Enum):
+    """Why no answer arrived."""
+
+    NOT_SENT = "not_sent"  # connection refused, connect timeout, no pool slot: server saw nothing
+    NO_ANSWER = "no_answer"  # read timeout or connection dropped after the request left
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # template; ``{name}`` placeholders are filled with URL-quoted ids
+    items_key: str | None = None  # for paginated lists: the key holding the page's items
+    long_running: bool = False  # may legitimately hold the request for minutes
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "DELETE", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    endpoint: Endpoint
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+
+    @property
+    def method(self) -> str:
+        return self.endpoint.method
+
+
+def check_id(name: str, value: Any) -> str:
+    """An id that is safe to put in a path segment: a non-empty string, never a dot segment."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{name} must be a non-empty string, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError(f"{name} must be a non-empty string")
+    # "." and ".." would be collapsed by URL normalisation and reach another endpoint.
+    if set(text) == {"."}:
+        raise ValueError(f"{name} must not be a dot segment, got {text!r}")
+    return text
+
+
+def build_request(
+    endpoint: Endpoint,
+    ids: dict[str, Any] | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+) -> ApiRequest:
+    quoted = {name: quote(check_id(name, value), safe="") for name, value in (ids or {}).items()}
+    clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+    return ApiRequest(endpoint, endpoint.path.format(**quoted), clean_params, json)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything a transport needs, read once from an Airflow connection."""
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    auth_scheme: str = "Bearer"
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    long_read_timeout: float = 330.0
+    retry_limit: int = 3
+    retry_delay: float = 1.0
+    user_agent: str = "airflow-provider-cased"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"{self.auth_scheme} {self.api_key}",
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+        }
+
+    def read_timeout_for(self, endpoint: Endpoint) -> float:
+        return self.long_read_timeout if endpoint.long_running else self.read_timeout
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_limit, self.retry_delay)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration_hint(value: str | None) -> float | None:
+    """Rate-limit reset hints such as ``45s``, ``1m30s``, ``500ms`` or a bare ``12``."""
+    if not value:
+        return None
+    text = value.strip().lower()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(number) * scale[unit] for number, unit in parts)
+
+
+def server_wait_hint(status: int | None, headers: Any) -> float | None:
+    """How long the server asked us to wait, if it said so."""
+    if headers is None:
+        return None
+    hint = parse_retry_after(headers.get("Retry-After"))
+    if hint is None and status == 429:
+        hint = parse_duration_hint(headers.get("x-ratelimit-reset-requests"))
+    return hint
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retry_limit: int = 3
+    retry_delay: float = 1.0
+
+    def should_retry(
+        self, endpoint: Endpoint, *, status: int | None = None, failure: Failure | None = None
+    ) -> bool:
+        if failure is not None:
+            return endpoint.idempotent or failure is Failure.NOT_SENT
+        if status is None:
+            return False
+        allowed = RETRYABLE_STATUSES if endpoint.idempotent else POST_RETRYABLE_STATUSES
+        return status in allowed
+
+    def next_delay(
+        self,
+        endpoint: Endpoint,
+        retries_done: int,
+        *,
+        status: int | None = None,
+        headers: Any = None,
+        failure: Failure | None = None,
+    ) -> float | None:
+        """Seconds to wait before the next try, or None when the answer stands."""
+        if retries_done >= self.retry_limit:
+            return None
+        if not self.should_retry(endpoint, status=status, failure=failure):
+            return None
+        hint = server_wait_hint(status, headers)
+        if hint is not None:
+            return min(hint, MAX_RETRY_AFTER_SECONDS)
+        return self.backoff(retries_done)
+
+    def backoff(self, retries_done: int) -> float:
+        ceiling = min(MAX_BACKOFF_SECONDS, self.retry_delay * (2**retries_done))
+        # "Equal jitter": never below half the ceiling, so a retry is never instant.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def _excerpt(body: bytes | str, secret: str) -> str:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = redact(text.strip(), secret)
+    if len(text) > BODY_EXCERPT_CHARS:
+        text = text[:BODY_EXCERPT_CHARS] + "…"
+    return text
+
+
+def _detail(body: bytes | str) -> str | None:
+    """The human message in the usual error shapes: ``{"detail"}``, ``{"error"}``, ``{"error": {"message"}}``."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in ("detail", "error", "message"):
+        value = data.get(key)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def error_from_answer(
+    config: ClientConfig,
+    request: ApiRequest,
+    status: int,
+    body: bytes | str,
+    headers: Any = None,
+) -> CasedApiError:
+    detail = _detail(body)
+    excerpt = _excerpt(body, config.api_key)
+    what = redact(detail, config.api_key) if detail else (excerpt or "(empty body)")
+    message = f"{request.method} {request.path} failed with HTTP {status}: {what}"
+    if status in (401, 403):
+        message += (
+            f". Check the API key (password) of Airflow connection '{config.conn_id}'"
+            if status == 401
+            else f". The API key of Airflow connection '{config.conn_id}' lacks permission"
+        )
+    elif status == 429:
+        message += " (rate limited; retries exhausted)"
+    return CasedApiError(
+        message,
+        status_code=status,
+        method=request.method,
+        path=request.path,
+        body=excerpt,
+        conn_id=config.conn_id,
+        retry_after=server_wait_hint(status, headers),
+        # A 5xx to a POST leaves its outcome unknown: the server may have acted before failing.
+        outcome_unknown=not request.endpoint.idempotent and status >= 500,
+    )
+
+
+def error_from_failure(
+    config: ClientConfig, request: ApiRequest, failure: Failure, cause: BaseException
+) -> CasedApiError:
+    reason = redact(f"{type(cause).__name__}: {cause}", config.api_key)
+    if failure is Failure.NOT_SENT:
+        what = f"could not reach {config.base_url} ({reason})"
+    else:
+        what = f"sent, but no answer arrived ({reason})"
+    return CasedApiError(
+        f"{request.method} {request.path} failed: {what} [connection '{config.conn_id}']",
+        method=request.method,
+        path=request.path,
+        conn_id=config.conn_id,
+        outcome_unknown=failure is Failure.NO_ANSWER and not request.endpoint.idempotent,
+    )
+
+
+def decode_answer(
+    config: ClientConfig, request: ApiRequest, status: int, body: bytes, content_type: str
+) -> Any:
+    """The JSON of a successful answer; an empty body is ``None``; anything else is a clear error."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        kind = "HTML" if "html" in (content_type or "").lower() else "malformed JSON"
+        raise CasedApiError(
+            f"{request.method} {request.path} answered HTTP {status} with {kind} instead of "
+            f"JSON: {_excerpt(body, config.api_key)[:200]}",
+            status_code=status,
+            method=request.method,
+            path=request.path,
+            body=_excerpt(body, config.api_key),
+            conn_id=config.conn_id,
+        ) from None
+
+
+class Attempts:
+    """One request's retry loop state, driven by a transport.
+
+    The transport sends, then reports what happened: ``answered`` for an HTTP
+    answer, ``failed`` for no answer. Each returns the seconds to wait before
+    trying again, or ends the loop (None = success; an exception = final error).
+    """
+
+    def __init__(self, config: ClientConfig, request: ApiRequest, log: Any) -> None:
+        self.config = config
+        self.request = request
+        self.policy = config.policy()
+        self.log = log
+        self.retries_done = 0
+
+    def answered(self, status: int, headers: Any, body: bytes) -> float | None:
+        if 200 <= status < 300:
+            return None
+        delay = self.policy.next_delay(
+            self.request.endpoint, self.retries_done, status=status, headers=headers
+        )
+        if delay is None:
+            if 300 <= status < 400:
+                raise self._redirect_error(status, headers)
+            raise error_from_answer(self.config, self.request, status, body, headers)
+        return self._retrying(f"answered HTTP {status}", delay)
+
+    def failed(self, failure: Failure | None, cause: BaseException) -> float:
+        if failure is None:  # a mistake on our side (bad URL...), not worth repeating
+            raise error_from_failure(self.config, self.request, Failure.NOT_SENT, cause) from cause
+        delay = self.policy.next_delay(self.request.endpoint, self.retries_done, failure=failure)
+        if delay is None:
+            raise error_from_failure(self.config, self.request, failure, cause) from cause
+        what = "could not connect" if failure is Failure.NOT_SENT else "got no answer"
+        return self._retrying(f"{what} ({type(cause).__name__})", delay)
+
+    def _retrying(self, what: str, delay: float) -> float:
+        self.retries_done += 1
+        self.log.warning(
+            "%s %s %s; retry %d of %d in %.1f s",
+            self.request.method,
+            self.request.path,
+            what,
+            self.retries_done,
+            self.policy.retry_limit,
+            delay,
+        )
+        return delay
+
+    def _redirect_error(self, status: int, headers: Any) -> CasedApiError:
+        target = headers.get("Location", "?") if headers is not None else "?"
+        return CasedApiError(
+            f"{self.request.method} {self.request.path} was redirected (HTTP {status}) to "
+            f"{target}: set the Base URL (host) of Airflow connection '{self.config.conn_id}' "
+            "to the final address, scheme included",
+            status_code=status,
+            method=self.request.method,
+            path=self.request.path,
+            conn_id=self.config.conn_id,
+        )

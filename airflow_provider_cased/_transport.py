@@ -1,0 +1,188 @@
+"""The two transports: ``requests`` for tasks, ``httpx`` for triggers. Same policy, same errors.
+
+``requests`` and ``httpx`` are imported when a transport is first used, not at
+module import, so DAG files that import our operators stay cheap to parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_cased._http import ApiRequest, Attempts, ClientConfig, Failure, decode_answer
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("airflow_provider_cased")
+
+# Keep-alive connections per base URL: enough for the many concurrent polls of
+# one triggerer, few enough that they are reused rather than opened per poll.
+ASYNC_MAX_CONNECTIONS = 8
+
+
+def classify_requests_error(exc: BaseException) -> Failure | None:
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return Failure.NOT_SENT
+    if isinstance(exc, (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError)):
+        return Failure.NO_ANSWER
+    if isinstance(exc, requests.ConnectionError):
+        # Only a failed TCP connect proves the server never saw the request.
+        cause: Any = exc.args[0] if exc.args else None
+        reason = getattr(cause, "reason", cause)
+        if isinstance(reason, NewConnectionError) or isinstance(cause, NewConnectionError):
+            return Failure.NOT_SENT
+        return Failure.NO_ANSWER
+    return None
+
+
+def classify_httpx_error(exc: BaseException) -> Failure | None:
+    import httpx
+
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return Failure.NOT_SENT
+    if isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)):
+        return Failure.NO_ANSWER
+    return None
+
+
+class SyncTransport:
+    """Sends requests over one ``requests.Session`` kept for the transport's life."""
+
+    def __init__(self, config: ClientConfig, logger: Any = None) -> None:
+        self.config = config
+        self.log = logger or log
+        self._session: requests.Session | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            session.headers.update(self.config.headers())
+            # Proxies and CA bundles still come from the environment (trust_env stays on).
+            self._session = session
+        return self._session
+
+    def send(self, request: ApiRequest) -> Any:
+        import requests
+
+        attempts = Attempts(self.config, request, self.log)
+        url = self.config.url(request.path)
+        timeout = (self.config.connect_timeout, self.config.read_timeout_for(request.endpoint))
+        while True:
+            try:
+                answer = self.session.request(
+                    request.method,
+                    url,
+                    params=request.params or None,
+                    json=request.json,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                delay = attempts.failed(classify_requests_error(exc), exc)
+            else:
+                retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
+                if retry_in is None:
+                    return decode_answer(
+                        self.config,
+                        request,
+                        answer.status_code,
+                        answer.content,
+                        answer.headers.get("Content-Type", ""),
+                    )
+                delay = retry_in
+            time.sleep(delay)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+class SharedAsyncClient:
+    """An httpx client and a gate that lets at most as many requests in as it has connections.
+
+    httpcore's pool gets slower the more requests queue inside it (it rescans the
+    queue on every change), so waiting requests queue here on a semaphore instead.
+    """
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.client = httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=ASYNC_MAX_CONNECTIONS,
+                max_keepalive_connections=ASYNC_MAX_CONNECTIONS,
+            ),
+            follow_redirects=False,
+        )
+        self.slots = asyncio.Semaphore(ASYNC_MAX_CONNECTIONS)
+
+
+# One client per (event loop, base URL): every trigger of a triggerer shares its
+# connections instead of opening its own.
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedAsyncClient]]
+_async_clients = weakref.WeakKeyDictionary()
+
+
+def shared_async_client(config: ClientConfig) -> SharedAsyncClient:
+    loop = asyncio.get_running_loop()
+    clients = _async_clients.setdefault(loop, {})
+    shared = clients.get(config.base_url)
+    if shared is None or shared.client.is_closed:
+        shared = clients[config.base_url] = SharedAsyncClient()
+    return shared
+
+
+class AsyncTransport:
+    """Sends requests from a trigger, over the event loop's shared client."""
+
+    def __init__(self, config: ClientConfig, logger: Any = None) -> None:
+        self.config = config
+        self.log = logger or log
+        self._headers = config.headers()
+
+    async def send(self, request: ApiRequest) -> Any:
+        import httpx
+
+        shared = shared_async_client(self.config)
+        attempts = Attempts(self.config, request, self.log)
+        read_timeout = self.config.read_timeout_for(request.endpoint)
+        # Waiting for a free pooled connection is normal under load: allow it the read timeout.
+        timeout = httpx.Timeout(
+            read_timeout, connect=self.config.connect_timeout, pool=read_timeout
+        )
+        while True:
+            try:
+                async with shared.slots:
+                    answer = await shared.client.request(
+                        request.method,
+                        self.config.url(request.path),
+                        params=request.params or None,
+                        json=request.json,
+                        headers=self._headers,
+                        timeout=timeout,
+                    )
+            except httpx.HTTPError as exc:
+                delay = attempts.failed(classify_httpx_error(exc), exc)
+            else:
+                retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
+                if retry_in is None:
+                    return decode_answer(
+                        self.config,
+                        request,
+                        answer.status_code,
+                        answer.content,
+                        answer.headers.get("Content-Type", ""),
+                    )
+                delay = retry_in
+            await asyncio.sleep(delay)

@@ -1,0 +1,126 @@
+"""Every import of an Airflow base class goes through here.
+
+Airflow 3 moved the DAG-author surface into ``airflow.sdk`` over several minor
+releases (BaseHook in 3.1, TaskDeferred's home in 3.2, ResumableJobMixin and the
+task state store in 3.3); Airflow 2.11 keeps the old homes. The rest of the
+package imports from this module only, so a move is fixed in one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow import __version__ as AIRFLOW_VERSION
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
+
+if AIRFLOW_V3:
+    from airflow.sdk import BaseNotifier, BaseOperator, BaseOperatorLink, BaseSensorOperator
+    from airflow.sdk.execution_time.xcom import XCom
+
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # 3.0
+        from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
+    try:
+        from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+    except ImportError:  # 3.0/3.1 keep them in airflow.exceptions
+        from airflow.exceptions import (  # type: ignore[assignment,no-redef]
+            AirflowException,
+            AirflowSkipException,
+        )
+else:  # Airflow 2.11
+    from airflow.exceptions import (  # type: ignore[assignment,no-redef]
+        AirflowException,
+        AirflowSkipException,
+    )
+    from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
+    from airflow.models.baseoperator import BaseOperator  # type: ignore[assignment,no-redef]
+    from airflow.models.baseoperatorlink import (  # type: ignore[assignment,no-redef]
+        BaseOperatorLink,
+    )
+    from airflow.models.xcom import XCom  # type: ignore[assignment,no-redef]
+    from airflow.notifications.basenotifier import (  # type: ignore[assignment,no-redef]
+        BaseNotifier,
+    )
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[assignment,no-redef]
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+else:
+    TaskInstanceKey = Any
+    Context = dict
+
+
+def get_conf_flag(section: str, key: str, fallback: bool) -> bool:
+    """Read a boolean from Airflow's config (``[operators] default_deferrable`` and the like)."""
+    conf: Any
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # 2.11 and 3.0
+        from airflow.configuration import conf
+    return bool(conf.getboolean(section, key, fallback=fallback))
+
+
+def default_deferrable() -> bool:
+    return get_conf_flag("operators", "default_deferrable", fallback=False)
+
+
+async def aget_connection(conn_id: str) -> Any:
+    """Fetch a connection without blocking the triggerer's event loop.
+
+    Airflow 3.1+ has ``BaseHook.aget_connection``; on 2.11/3.0 the sync getter
+    runs in a worker thread instead (sync DB/API I/O would stall every trigger).
+    """
+    getter = getattr(BaseHook, "aget_connection", None)
+    if getter is not None:
+        return await getter(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+
+def get_task_state_store(context: Context) -> Any | None:
+    """The per-task-instance key/value store that survives retries (Airflow 3.3+), else None."""
+    try:
+        return context.get("task_state_store")
+    except AttributeError:
+        return None
+
+
+def xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
+    """Read back an XCom the task pushed, for extra links (``get_link(operator, *, ti_key)``)."""
+    return XCom.get_value(ti_key=ti_key, key=key)
+
+
+__all__ = [
+    "AIRFLOW_V3",
+    "AIRFLOW_VERSION",
+    "AirflowException",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseNotifier",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "TaskInstanceKey",
+    "TriggerEvent",
+    "aget_connection",
+    "default_deferrable",
+    "get_task_state_store",
+    "xcom_value",
+]
+
+
+def dag_bag(dag_folder: str) -> Any:
+    """A DagBag of one folder, without Airflow's examples (tests, demo, wheel check)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    # 3.3 removed include_examples; AIRFLOW__CORE__LOAD_EXAMPLES=False covers every version.
+    return DagBag(dag_folder=dag_folder)

@@ -1,0 +1,209 @@
+"""What both hooks share: reading the connection, the session, input checking, pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any, ClassVar
+
+from airflow_provider_cased import __version__
+from airflow_provider_cased._connection_form import (
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRY_DELAY,
+    DEFAULT_RETRY_LIMIT,
+    form_widgets,
+    ui_field_behaviour,
+)
+from airflow_provider_cased._http import ApiRequest, ClientConfig, Endpoint, build_request
+from airflow_provider_cased._transport import SyncTransport
+from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseHook
+from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+
+PAGE_SIZE = 100
+
+USER_AGENT = f"airflow-provider-cased/{__version__} apache-airflow/{AIRFLOW_VERSION}"
+
+
+def extra_number(
+    extras: dict[str, Any], name: str, default: float, conn_id: str, *, integer: bool = False
+) -> Any:
+    value = extras.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or number < 0 or (integer and float(value) != number):
+        kind = "a whole number >= 0" if integer else "a number of seconds >= 0"
+        raise CasedInputError(
+            f"Extra '{name}' of Airflow connection '{conn_id}' must be {kind}; got {value!r}"
+        )
+    return number
+
+
+def base_url_from_connection(conn: Any, default_host: str) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        return default_host
+    if "://" not in host:
+        # URI-style connections (cased://:key@app.cased.com) lose the scheme: HTTPS is the safe guess.
+        host = f"https://{host}"
+        if conn.port:
+            host = f"{host}:{conn.port}"
+    return host.rstrip("/")
+
+
+class ApiHookBase(BaseHook):
+    """Base of ``CasedHook`` and ``CaseDevHook``: one connection, one session, one retry policy."""
+
+    conn_name_attr: ClassVar[str]
+    default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
+    default_host: ClassVar[str]
+    api_key_hint: ClassVar[str]
+    connection_fields: ClassVar[dict[str, dict[str, Any]]]
+
+    def __init__(self, conn_id: str) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self._transport: SyncTransport | None = None
+
+    # Connection form (Airflow 2.11-3.1; 3.2+ reads the same tables from provider info).
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return ui_field_behaviour(cls.default_host, cls.api_key_hint)
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return form_widgets(cls.connection_fields)
+
+    @classmethod
+    def client_config(cls, conn: Any) -> ClientConfig:
+        """Settings from an Airflow connection; shared by the hook and the async triggers."""
+        conn_id = conn.conn_id or cls.default_conn_name
+        api_key = conn.password or ""
+        if not api_key.strip():
+            raise CasedInputError(
+                f"Airflow connection '{conn_id}' has no API key: set its password (API key) field"
+            )
+        extras = conn.extra_dejson or {}
+        timeout = extra_number(extras, "request_timeout", DEFAULT_REQUEST_TIMEOUT, conn_id)
+        return ClientConfig(
+            conn_id=conn_id,
+            base_url=base_url_from_connection(conn, cls.default_host),
+            api_key=api_key.strip(),
+            auth_scheme=cls.auth_scheme_from(extras, conn_id),
+            connect_timeout=min(10.0, timeout) if timeout else 10.0,
+            read_timeout=timeout,
+            long_read_timeout=cls.long_read_timeout_from(extras, conn_id, timeout),
+            retry_limit=extra_number(
+                extras, "retry_limit", DEFAULT_RETRY_LIMIT, conn_id, integer=True
+            ),
+            retry_delay=extra_number(extras, "retry_delay", DEFAULT_RETRY_DELAY, conn_id),
+            user_agent=USER_AGENT,
+            extras=cls.service_extras(extras, conn_id),
+        )
+
+    # Service-specific settings; subclasses override.
+    @classmethod
+    def auth_scheme_from(cls, extras: dict[str, Any], conn_id: str) -> str:
+        return "Bearer"
+
+    @classmethod
+    def long_read_timeout_from(cls, extras: dict[str, Any], conn_id: str, timeout: float) -> float:
+        return timeout
+
+    @classmethod
+    def service_extras(cls, extras: dict[str, Any], conn_id: str) -> dict[str, Any]:
+        return {}
+
+    @cached_property
+    def config(self) -> ClientConfig:
+        # Read once per hook: later calls reuse it rather than fetching the connection again.
+        return self.client_config(self.get_connection(self.conn_id))
+
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url
+
+    @property
+    def transport(self) -> SyncTransport:
+        if self._transport is None:
+            self._transport = SyncTransport(self.config, self.log)
+        return self._transport
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    @contextmanager
+    def checking_inputs(self) -> Iterator[None]:
+        """Turn a failed input check into an error naming the connection; nothing is sent."""
+        try:
+            yield
+        except CasedInputError:
+            raise
+        except ValueError as exc:
+            raise CasedInputError(
+                f"{exc} [connection '{self.conn_id}'; no request was sent]"
+            ) from None
+
+    def request(
+        self,
+        endpoint: Endpoint,
+        ids: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        with self.checking_inputs():
+            prepared = build_request(endpoint, ids, params=params, json=json)
+        return self.send(prepared)
+
+    def send(self, request: ApiRequest) -> Any:
+        return self.transport.send(request)
+
+    def paginate(
+        self,
+        endpoint: Endpoint,
+        ids: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list, page by page (page_size 100), lazily."""
+        assert endpoint.items_key is not None
+        # Validate before the first ``next()`` so a bad id fails where the call is made.
+        with self.checking_inputs():
+            build_request(endpoint, ids, params=params)
+        return self._pages(endpoint, ids, params or {})
+
+    def _pages(
+        self, endpoint: Endpoint, ids: dict[str, Any] | None, params: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        page = 1
+        while True:
+            answer = self.request(
+                endpoint, ids, params={**params, "page": page, "page_size": PAGE_SIZE}
+            )
+            if not isinstance(answer, dict) or not isinstance(answer.get(endpoint.items_key), list):
+                raise CasedApiError(
+                    f"GET {endpoint.path} answered without a '{endpoint.items_key}' list",
+                    method="GET",
+                    path=endpoint.path,
+                    conn_id=self.conn_id,
+                )
+            yield from answer[endpoint.items_key]
+            if not answer.get("next") or not answer[endpoint.items_key]:
+                return
+            page += 1
+
+    def check_connection(self, endpoint: Endpoint) -> tuple[bool, str]:
+        """One cheap authenticated GET; the UI's "Test" button shows the message."""
+        try:
+            self.request(endpoint, params={"page_size": 1} if endpoint.items_key else None)
+        except (CasedApiError, CasedInputError) as exc:
+            return False, str(exc)
+        return True, f"Connection '{self.conn_id}' reached {self.base_url} and the API key works"

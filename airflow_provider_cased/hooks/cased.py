@@ -1,0 +1,264 @@
+"""Hook for the Cased public API: deployments, agent sessions, workflows and their runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from airflow_provider_cased._connection_form import (
+    AUTH_SCHEMES,
+    CASED_DEFAULT_HOST,
+    CASED_FIELDS,
+    CASED_KEY_HINT,
+    DEFAULT_AGENT_SESSIONS_PATH,
+)
+from airflow_provider_cased._http import Endpoint, build_request
+from airflow_provider_cased._validation import (
+    DEPLOYMENT_STATUSES,
+    RUN_STATUS_FILTERS,
+    TRIGGERED_BY_VALUES,
+    json_object,
+    one_of,
+    optional_one_of,
+    optional_str,
+    required_str,
+    without_none,
+)
+from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+from airflow_provider_cased.hooks._base import ApiHookBase
+
+ENDPOINTS = {
+    "notify_deployment": Endpoint("POST", "/api/v1/deployments/"),
+    "list_workflows": Endpoint("GET", "/api/v1/workflows/", items_key="workflows"),
+    "get_workflow": Endpoint("GET", "/api/v1/workflows/{workflow_id}/"),
+    "trigger_workflow_run": Endpoint("POST", "/api/v1/workflows/{workflow_id}/runs/"),
+    "list_workflow_runs": Endpoint(
+        "GET", "/api/v1/workflows/{workflow_id}/runs/", items_key="workflow_runs"
+    ),
+    "get_workflow_run": Endpoint("GET", "/api/v1/workflows/{workflow_id}/runs/{run_id}/"),
+}
+
+
+class CasedHook(ApiHookBase):
+    """Talks to the Cased public API (``https://app.cased.com/api/``).
+
+    :param cased_conn_id: Airflow connection of type ``cased``: password = API key,
+        host = base URL (empty for ``https://app.cased.com``).
+    """
+
+    conn_name_attr = "cased_conn_id"
+    default_conn_name = "cased_default"
+    conn_type = "cased"
+    hook_name = "Cased"
+    default_host = CASED_DEFAULT_HOST
+    api_key_hint = CASED_KEY_HINT
+    connection_fields = CASED_FIELDS
+
+    def __init__(self, cased_conn_id: str = default_conn_name) -> None:
+        super().__init__(cased_conn_id)
+        self.cased_conn_id = cased_conn_id
+
+    @classmethod
+    def auth_scheme_from(cls, extras: dict[str, Any], conn_id: str) -> str:
+        value = extras.get("auth_scheme") or "Bearer"
+        for scheme in AUTH_SCHEMES:
+            if str(value).strip().lower() == scheme.lower():
+                return scheme
+        raise CasedInputError(
+            f"Extra 'auth_scheme' of Airflow connection '{conn_id}' must be one of "
+            f"{', '.join(AUTH_SCHEMES)}; got {value!r}"
+        )
+
+    @classmethod
+    def service_extras(cls, extras: dict[str, Any], conn_id: str) -> dict[str, Any]:
+        path = extras.get("agent_sessions_path") or DEFAULT_AGENT_SESSIONS_PATH
+        if not isinstance(path, str) or not path.startswith("/") or ".." in path:
+            raise CasedInputError(
+                f"Extra 'agent_sessions_path' of Airflow connection '{conn_id}' must be an "
+                f"absolute API path such as {DEFAULT_AGENT_SESSIONS_PATH}; got {path!r}"
+            )
+        return {"agent_sessions_path": path if path.endswith("/") else path + "/"}
+
+    # -- deployments and agent sessions ---------------------------------------------------
+
+    def notify_deployment(
+        self,
+        deployment_request: str,
+        *,
+        repository_full_name: str | None = None,
+        status: str | None = None,
+        external_url: str | None = None,
+        commit_sha: str | None = None,
+        commit_message: str | None = None,
+        ref: str | None = None,
+        event_metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Tell Cased a deployment happened (``POST /api/v1/deployments/``)."""
+        with self.checking_inputs():
+            body = without_none(
+                {
+                    "deployment_request": required_str("deployment_request", deployment_request),
+                    "repository_full_name": optional_str(
+                        "repository_full_name", repository_full_name
+                    ),
+                    "status": optional_one_of("status", status, DEPLOYMENT_STATUSES),
+                    "external_url": optional_str("external_url", external_url),
+                    "commit_sha": optional_str("commit_sha", commit_sha),
+                    "commit_message": optional_str("commit_message", commit_message),
+                    "ref": optional_str("ref", ref),
+                    "event_metadata": json_object("event_metadata", event_metadata),
+                }
+            )
+        return self.request(ENDPOINTS["notify_deployment"], json=body)
+
+    def create_agent_session(
+        self, prompt: str, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Start an AI agent session (``POST /api/v1/agent/sessions/``, or the connection's path)."""
+        with self.checking_inputs():
+            body = without_none(
+                {
+                    "prompt": required_str("prompt", prompt),
+                    "context": json_object("context", context),
+                }
+            )
+        endpoint = Endpoint("POST", self.config.extras["agent_sessions_path"])
+        return self.request(endpoint, json=body)
+
+    # -- workflows --------------------------------------------------------------------------
+
+    def list_workflows(
+        self,
+        *,
+        name: str | None = None,
+        agent_name: str | None = None,
+        repository: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every workflow matching the filters (``name`` is a partial match), all pages."""
+        with self.checking_inputs():
+            params = {
+                "name": optional_str("name", name),
+                "agent_name": optional_str("agent_name", agent_name),
+                "repository": optional_str("repository", repository),
+            }
+        return self.paginate(ENDPOINTS["list_workflows"], params=params)
+
+    def get_workflow(self, workflow_id: str) -> dict[str, Any]:
+        return self.request(ENDPOINTS["get_workflow"], {"workflow_id": workflow_id})
+
+    def find_workflow_by_name(self, name: str) -> dict[str, Any]:
+        """The one workflow whose name is exactly ``name``; none or several is a clear error."""
+        with self.checking_inputs():
+            required_str("workflow_name", name)
+        candidates = list(self.list_workflows(name=name))
+        exact = [w for w in candidates if w.get("name") == name]
+        if len(exact) == 1:
+            return exact[0]
+        shown = ", ".join(f"{w.get('name')!r} ({w.get('id')})" for w in (exact or candidates)[:10])
+        if not exact:
+            found = f"close matches: {shown}" if shown else "no workflow matches it"
+            raise CasedInputError(
+                f"workflow_name {name!r} matches no workflow exactly on connection "
+                f"'{self.conn_id}' ({found})"
+            )
+        raise CasedInputError(
+            f"workflow_name {name!r} matches {len(exact)} workflows on connection "
+            f"'{self.conn_id}': {shown}. Use workflow_id instead"
+        )
+
+    # -- workflow runs ----------------------------------------------------------------------
+
+    def trigger_workflow_run(
+        self,
+        workflow_id: str,
+        *,
+        triggered_by: str = "manual",
+        trigger_name: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start a run (``POST .../runs/``).
+
+        The POST is never blindly repeated. If its answer is lost (5xx, read
+        timeout, dropped connection) and ``trigger_name`` is set, the runs of the
+        workflow are searched for that name: a run found is returned, and only
+        when none exists is the POST sent again. Without ``trigger_name`` a lost
+        answer is an error, since the run may or may not exist.
+        """
+        with self.checking_inputs():
+            body = without_none(
+                {
+                    "triggered_by": one_of("triggered_by", triggered_by, TRIGGERED_BY_VALUES),
+                    "trigger_name": optional_str("trigger_name", trigger_name),
+                    "context": json_object("context", context),
+                }
+            )
+            request = build_request(
+                ENDPOINTS["trigger_workflow_run"], {"workflow_id": workflow_id}, json=body
+            )
+        policy = self.config.policy()
+        for reconciliations in range(policy.retry_limit + 1):
+            try:
+                return self.send(request)
+            except CasedApiError as error:
+                if not (error.outcome_unknown and trigger_name):
+                    raise
+                self.log.warning(
+                    "The answer to %s %s was lost (%s); looking for a run named %r before "
+                    "deciding whether to send it again",
+                    request.method,
+                    request.path,
+                    error.status_code or "no answer",
+                    trigger_name,
+                )
+                # Give a slow server time to finish what it may still be doing before looking.
+                time.sleep(policy.backoff(reconciliations))
+                existing = self.find_run_by_trigger_name(workflow_id, trigger_name)
+                if existing is not None:
+                    self.log.info("Run %s was created; using it", existing.get("id"))
+                    return existing
+                if reconciliations == policy.retry_limit:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def list_workflow_runs(
+        self,
+        workflow_id: str,
+        *,
+        status: str | None = None,
+        triggered_by: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every run of a workflow (newest first, as the API orders them), all pages."""
+        with self.checking_inputs():
+            params = {
+                "status": optional_one_of("status", status, RUN_STATUS_FILTERS),
+                "triggered_by": optional_one_of("triggered_by", triggered_by, TRIGGERED_BY_VALUES),
+            }
+        return self.paginate(
+            ENDPOINTS["list_workflow_runs"], {"workflow_id": workflow_id}, params=params
+        )
+
+    def get_workflow_run(self, workflow_id: str, run_id: str) -> dict[str, Any]:
+        return self.request(
+            ENDPOINTS["get_workflow_run"], {"workflow_id": workflow_id, "run_id": run_id}
+        )
+
+    def find_run_by_trigger_name(
+        self, workflow_id: str, trigger_name: str
+    ) -> dict[str, Any] | None:
+        """The newest run of the workflow carrying ``trigger_name``, or None."""
+        for run in self.list_workflow_runs(workflow_id):
+            if run.get("trigger_name") == trigger_name:
+                return run
+        return None
+
+    # -- links and checks -------------------------------------------------------------------
+
+    def session_url(self, session_id: str) -> str:
+        """The web app's page for an agent session (where a run's progress shows)."""
+        from urllib.parse import quote
+
+        return f"{self.base_url}/agents/{quote(str(session_id), safe='')}"
+
+    def test_connection(self) -> tuple[bool, str]:
+        return self.check_connection(ENDPOINTS["list_workflows"])

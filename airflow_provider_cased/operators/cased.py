@@ -1,0 +1,364 @@
+"""Operators for Cased: run a workflow, start an agent session, notify a deployment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_cased._validation import (
+    DEPLOYMENT_STATUSES,
+    TRIGGERED_BY_VALUES,
+    json_object,
+    one_of,
+    optional_str,
+    required_str,
+)
+from airflow_provider_cased.compat import BaseOperator, Context, get_task_state_store
+from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
+from airflow_provider_cased.operators._base import (
+    RemoteWaitMixin,
+    check_parse_time,
+    check_wait_args,
+    resolve_deferrable,
+)
+from airflow_provider_cased.states import RemoteState, run_state
+
+if TYPE_CHECKING:
+    from airflow_provider_cased.hooks.cased import CasedHook
+    from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+
+# Key in Airflow 3.3's task state store; renaming it breaks re-attachment of in-flight retries.
+RUN_STATE_KEY = "cased_workflow_run"
+
+
+def default_trigger_name(context: Context) -> str:
+    """Unique per task instance, so a retry can find the run its earlier try started."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    suffix = f"[{map_index}]" if map_index is not None and map_index >= 0 else ""
+    return f"airflow:{ti.dag_id}.{ti.task_id}{suffix}:{ti.run_id}"
+
+
+def triggered_by_from_run(context: Context) -> str:
+    """``schedule`` for scheduled DAG runs, ``event`` for asset/dataset-triggered, else ``manual``."""
+    dag_run = context.get("dag_run")
+    run_type = str(getattr(getattr(dag_run, "run_type", None), "value", None) or "")
+    run_type = run_type or str(getattr(dag_run, "run_type", "") or "")
+    if run_type == "scheduled":
+        return "schedule"
+    if run_type in ("asset_triggered", "dataset_triggered", "asset_materialization"):
+        return "event"
+    return "manual"
+
+
+def push_session_link(context: Context, hook: CasedHook, session_id: Any, url: Any = None) -> str:
+    """Store the "Cased session" link for the UI; returns it ("" when unknown)."""
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        link = url
+    elif isinstance(url, str) and url.startswith("/"):
+        link = hook.base_url + url
+    elif session_id:
+        link = hook.session_url(str(session_id))
+    else:
+        return ""
+    context["ti"].xcom_push(key=SESSION_URL_XCOM_KEY, value=link)
+    return link
+
+
+class _CasedOperator(BaseOperator):
+    def __init__(self, *, cased_conn_id: str = "cased_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cased_conn_id = cased_conn_id
+
+    @cached_property
+    def hook(self) -> CasedHook:
+        from airflow_provider_cased.hooks.cased import CasedHook
+
+        return CasedHook(cased_conn_id=self.cased_conn_id)
+
+
+class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
+    """Run a Cased workflow and (by default) wait for it to finish.
+
+    :param workflow_id: the workflow to run; or give ``workflow_name`` (exact name).
+    :param workflow_name: resolved to one workflow by exact name.
+    :param context: inputs for the workflow's variable substitution (templated, nested).
+    :param trigger_name: label of the run; default unique per task instance
+        (``airflow:<dag>.<task>[<map index>]:<run id>``), which is how a retried
+        task finds and re-attaches to the run its earlier try started.
+    :param triggered_by: ``manual``/``schedule``/``event``; default from the DAG run type.
+    :param wait_for_completion: wait for a terminal status (default True).
+    :param poll_interval: seconds between status checks (default 30).
+    :param timeout: total seconds to wait; None waits as long as the run takes.
+    :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
+    :param cased_conn_id: the ``cased`` connection.
+    :return: the final run (or the created run when not waiting) as a dict.
+    """
+
+    template_fields: Sequence[str] = (
+        "workflow_id",
+        "workflow_name",
+        "context",
+        "trigger_name",
+        "triggered_by",
+    )
+    template_fields_renderers = {"context": "json"}
+    operator_extra_links = (CasedSessionLink(),)
+    ui_color = "#e8e4ff"
+    wait_kind = "workflow_run"
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str | None = None,
+        workflow_name: str | None = None,
+        context: dict[str, Any] | None = None,
+        trigger_name: str | None = None,
+        triggered_by: str | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        deferrable: bool | None = None,
+        cased_conn_id: str = "cased_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
+        if (workflow_id is None) == (workflow_name is None):
+            raise ValueError(
+                f"Task '{self.task_id}': give exactly one of workflow_id or workflow_name"
+            )
+        check_parse_time(
+            self.task_id,
+            [
+                (partial(required_str, "workflow_id"), workflow_id),
+                (partial(required_str, "workflow_name"), workflow_name),
+                (partial(json_object, "context"), context),
+                (partial(optional_str, "trigger_name"), trigger_name),
+                (partial(one_of, "triggered_by", allowed=TRIGGERED_BY_VALUES), triggered_by),
+            ],
+        )
+        self.workflow_id = workflow_id
+        self.workflow_name = workflow_name
+        self.context = context
+        self.trigger_name = trigger_name
+        self.triggered_by = triggered_by
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval, self.timeout = check_wait_args(self.task_id, poll_interval, timeout)
+        self.deferrable = resolve_deferrable(deferrable)
+        self.resolved_workflow_id: str | None = workflow_id
+
+    # -- resolve -> trigger or re-attach -> wait -> finish -------------------------------
+
+    def execute(self, context: Context) -> Any:
+        hook = self.hook
+        with hook.checking_inputs():
+            run_context = json_object("context", self.context)
+            triggered_by = one_of(
+                "triggered_by",
+                self.triggered_by or triggered_by_from_run(context),
+                TRIGGERED_BY_VALUES,
+            )
+            base_name = optional_str("trigger_name", self.trigger_name) or default_trigger_name(
+                context
+            )
+        workflow_id = self._resolve_workflow_id(hook)
+        run = self._earlier_run(hook, workflow_id, base_name, context)
+        if run is None:
+            try_number = int(getattr(context["ti"], "try_number", 1) or 1)
+            # After a failed earlier run the name gets the try number, so the lost-answer
+            # check of this try cannot mistake the old run for the new one.
+            name = base_name if try_number <= 1 else f"{base_name} (try {try_number})"
+            run = hook.trigger_workflow_run(
+                workflow_id, triggered_by=triggered_by, trigger_name=name, context=run_context
+            )
+            self.log.info("Started Cased workflow run %s (%r)", run.get("id"), name)
+        run_id = str(run.get("id") or "")
+        if not run_id:
+            raise ValueError(f"Cased answered the run request without a run id: {run!r}")
+        store = get_task_state_store(context)
+        if store is not None:
+            store.set(RUN_STATE_KEY, {"workflow_id": workflow_id, "run_id": run_id})
+            self.log.debug("Recorded run %s in the task state store", run_id)
+        push_session_link(context, hook, run.get("session_id"))
+        return self.wait_for(run_id, run)
+
+    def _resolve_workflow_id(self, hook: CasedHook) -> str:
+        if self.workflow_id:
+            with hook.checking_inputs():
+                self.resolved_workflow_id = required_str("workflow_id", self.workflow_id)
+        else:
+            workflow = hook.find_workflow_by_name(self.workflow_name or "")
+            self.resolved_workflow_id = str(workflow["id"])
+            self.log.info("Workflow %r is %s", self.workflow_name, self.resolved_workflow_id)
+        return self.resolved_workflow_id
+
+    def _earlier_run(
+        self, hook: CasedHook, workflow_id: str, base_name: str, context: Context
+    ) -> dict[str, Any] | None:
+        """The run an earlier try of this task instance started, unless it failed."""
+        run: dict[str, Any] | None = None
+        store = get_task_state_store(context)
+        stored = store.get(RUN_STATE_KEY) if store is not None else None
+        if isinstance(stored, dict) and stored.get("workflow_id") == workflow_id:
+            run = hook.get_workflow_run(workflow_id, str(stored.get("run_id")))
+        elif int(getattr(context["ti"], "try_number", 1) or 1) > 1:
+            retry_prefix = f"{base_name} (try "
+            run = next(
+                (
+                    r
+                    for r in hook.list_workflow_runs(workflow_id)
+                    if r.get("trigger_name") == base_name
+                    or str(r.get("trigger_name") or "").startswith(retry_prefix)
+                ),
+                None,
+            )
+        if run is None:
+            return None
+        state = run_state(run)
+        if state.is_terminal and not state.is_successful:
+            self.log.warning(
+                "The run %s started by an earlier try ended %r; starting a new run",
+                run.get("id"),
+                state.status,
+            )
+            return None
+        self.log.info(
+            "Re-attaching to run %s (status %r) started by an earlier try",
+            run.get("id"),
+            state.status,
+        )
+        return run
+
+    # -- RemoteWaitMixin ------------------------------------------------------------------
+
+    def state_of(self, answer: dict[str, Any]) -> RemoteState:
+        return run_state(answer)
+
+    def fetch_status(self, remote_id: str) -> dict[str, Any]:
+        assert self.resolved_workflow_id is not None
+        return self.hook.get_workflow_run(self.resolved_workflow_id, remote_id)
+
+    def make_trigger(self, remote_id: str, end_time: float | None) -> CasedWorkflowRunTrigger:
+        from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+
+        assert self.resolved_workflow_id is not None
+        return CasedWorkflowRunTrigger(
+            workflow_id=self.resolved_workflow_id,
+            run_id=remote_id,
+            conn_id=self.cased_conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+        )
+
+    def link_for(self, answer: dict[str, Any]) -> str:
+        session_id = answer.get("session_id") or (answer.get("artifacts") or {}).get("session_id")
+        return self.hook.session_url(str(session_id)) if session_id else ""
+
+
+class CasedAgentSessionOperator(_CasedOperator):
+    """Start a Cased AI agent session; returns the API's answer (``session_id``, ``url``, …).
+
+    :param prompt: the problem or task for the agent (templated).
+    :param context: optional JSON object of supporting detail (templated, nested).
+    :param cased_conn_id: the ``cased`` connection.
+    """
+
+    template_fields: Sequence[str] = ("prompt", "context")
+    template_fields_renderers = {"context": "json"}
+    operator_extra_links = (CasedSessionLink(),)
+    ui_color = "#e8e4ff"
+
+    def __init__(
+        self,
+        *,
+        prompt: str,
+        context: dict[str, Any] | None = None,
+        cased_conn_id: str = "cased_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
+        check_parse_time(
+            self.task_id,
+            [(partial(required_str, "prompt"), prompt), (partial(json_object, "context"), context)],
+        )
+        self.prompt = prompt
+        self.context = context
+
+    def execute(self, context: Context) -> Any:
+        answer = self.hook.create_agent_session(self.prompt, self.context)
+        link = push_session_link(context, self.hook, answer.get("session_id"), answer.get("url"))
+        self.log.info("Started Cased agent session %s %s", answer.get("session_id"), link)
+        return answer
+
+
+DEPLOYMENT_FIELDS = (
+    "deployment_request",
+    "repository_full_name",
+    "status",
+    "external_url",
+    "commit_sha",
+    "commit_message",
+    "ref",
+    "event_metadata",
+)
+
+
+def deployment_checks(values: dict[str, Any]) -> list[tuple[Callable[[Any], Any], Any]]:
+    """Parse-time checks of deployment fields, shared by the operator and the notifier."""
+    checks: list[tuple[Callable[[Any], Any], Any]] = [
+        (partial(required_str, "deployment_request"), values.get("deployment_request")),
+        (partial(one_of, "status", allowed=DEPLOYMENT_STATUSES), values.get("status")),
+        (partial(json_object, "event_metadata"), values.get("event_metadata")),
+    ]
+    for name in ("repository_full_name", "external_url", "commit_sha", "commit_message", "ref"):
+        checks.append((partial(optional_str, name), values.get(name)))
+    return checks
+
+
+class CasedDeploymentOperator(_CasedOperator):
+    """Tell Cased that a deployment happened; Cased watches it in Mission Control.
+
+    Every field is templated. ``external_url`` defaults to this task instance's
+    Airflow log URL. Returns the API's answer.
+    """
+
+    template_fields: Sequence[str] = DEPLOYMENT_FIELDS
+    template_fields_renderers = {"event_metadata": "json", "commit_message": "md"}
+    ui_color = "#e8e4ff"
+
+    def __init__(
+        self,
+        *,
+        deployment_request: str,
+        repository_full_name: str | None = None,
+        status: str | None = None,
+        external_url: str | None = None,
+        commit_sha: str | None = None,
+        commit_message: str | None = None,
+        ref: str | None = None,
+        event_metadata: dict[str, Any] | None = None,
+        cased_conn_id: str = "cased_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
+        self.deployment_request = deployment_request
+        self.repository_full_name = repository_full_name
+        self.status = status
+        self.external_url = external_url
+        self.commit_sha = commit_sha
+        self.commit_message = commit_message
+        self.ref = ref
+        self.event_metadata = event_metadata
+        check_parse_time(
+            self.task_id,
+            deployment_checks({name: getattr(self, name) for name in DEPLOYMENT_FIELDS}),
+        )
+
+    def execute(self, context: Context) -> Any:
+        fields = {name: getattr(self, name) for name in DEPLOYMENT_FIELDS}
+        if fields["external_url"] is None:
+            fields["external_url"] = getattr(context["ti"], "log_url", None)
+        answer = self.hook.notify_deployment(**fields)
+        self.log.info("Cased deployment event %s recorded", answer.get("id"))
+        return answer

@@ -1,0 +1,160 @@
+"""Operator for case.dev: execute a saved action and return its normalised result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_cased._validation import json_object, optional_str, required_str
+from airflow_provider_cased.compat import BaseOperator, Context, get_task_state_store
+from airflow_provider_cased.operators._base import (
+    RemoteWaitMixin,
+    check_parse_time,
+    check_wait_args,
+    resolve_deferrable,
+)
+from airflow_provider_cased.states import RemoteState, execution_state, normalize_execution
+
+if TYPE_CHECKING:
+    from airflow_provider_cased.hooks.casedev import CaseDevHook
+    from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+# Key in Airflow 3.3's task state store; renaming it breaks re-attachment of in-flight retries.
+EXECUTION_STATE_KEY = "casedev_execution"
+
+
+class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
+    """Execute a case.dev action and (by default) wait for its result.
+
+    A synchronous answer (``completed``) returns at once; an asynchronous one
+    (``running``, when a webhook is configured or given) is polled on
+    ``GET /actions/v1/executions/{id}`` or handed to the triggerer.
+
+    :param action_id: the action to run; or give ``action_name`` (exact name).
+    :param action_name: resolved to one action by exact name.
+    :param input: the action's input, one JSON object (templated, nested).
+    :param webhook_id: overrides the action's webhook for this run (makes it asynchronous).
+    :param wait_for_completion: wait for an asynchronous execution to end (default True).
+    :param poll_interval: seconds between status checks (default 30).
+    :param timeout: total seconds to wait; None waits as long as it takes.
+    :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
+    :param casedev_conn_id: the ``casedev`` connection.
+    :return: one snake_case dict: ``execution_id``, ``action_id``, ``status``, ``output``,
+        ``step_results``, ``duration_ms``, ``error``, …
+    """
+
+    template_fields: Sequence[str] = ("action_id", "action_name", "input", "webhook_id")
+    template_fields_renderers = {"input": "json"}
+    ui_color = "#fff4e0"
+    wait_kind = "action_execution"
+
+    def __init__(
+        self,
+        *,
+        input: dict[str, Any],
+        action_id: str | None = None,
+        action_name: str | None = None,
+        webhook_id: str | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        deferrable: bool | None = None,
+        casedev_conn_id: str = "casedev_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (action_id is None) == (action_name is None):
+            raise ValueError(f"Task '{self.task_id}': give exactly one of action_id or action_name")
+        check_parse_time(
+            self.task_id,
+            [
+                (partial(required_str, "action_id"), action_id),
+                (partial(required_str, "action_name"), action_name),
+                (partial(json_object, "input", required=True), input),
+                (partial(optional_str, "webhook_id"), webhook_id),
+            ],
+        )
+        if input is None:
+            raise ValueError(f"Task '{self.task_id}': input is required and must be a JSON object")
+        self.action_id = action_id
+        self.action_name = action_name
+        self.input = input
+        self.webhook_id = webhook_id
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval, self.timeout = check_wait_args(self.task_id, poll_interval, timeout)
+        self.deferrable = resolve_deferrable(deferrable)
+        self.casedev_conn_id = casedev_conn_id
+        self.resolved_action_id: str | None = action_id
+
+    @cached_property
+    def hook(self) -> CaseDevHook:
+        from airflow_provider_cased.hooks.casedev import CaseDevHook
+
+        return CaseDevHook(casedev_conn_id=self.casedev_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        hook = self.hook
+        with hook.checking_inputs():
+            action_input = json_object("input", self.input, required=True) or {}
+            webhook_id = optional_str("webhook_id", self.webhook_id)
+            if self.action_id is not None:
+                self.resolved_action_id = required_str("action_id", self.action_id)
+        if self.action_id is None:
+            action = hook.find_action_by_name(required_str("action_name", self.action_name))
+            self.resolved_action_id = str(action["id"])
+            self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
+        assert self.resolved_action_id is not None
+
+        store = get_task_state_store(context)
+        answer = self._earlier_execution(store)
+        if answer is None:
+            answer = hook.execute_action(self.resolved_action_id, action_input, webhook_id)
+            execution_id = str(normalize_execution(answer)["execution_id"] or "")
+            if not execution_id:
+                raise ValueError(f"case.dev answered the execute request without an id: {answer!r}")
+            if store is not None:
+                store.set(EXECUTION_STATE_KEY, execution_id)
+            self.log.info("case.dev execution %s is %s", execution_id, answer.get("status"))
+        execution_id = str(normalize_execution(answer)["execution_id"])
+        return self.wait_for(execution_id, answer)
+
+    def _earlier_execution(self, store: Any) -> dict[str, Any] | None:
+        """On Airflow 3.3+: the execution an earlier try started, unless it failed."""
+        execution_id = store.get(EXECUTION_STATE_KEY) if store is not None else None
+        if not execution_id:
+            return None
+        answer = self.hook.get_execution(str(execution_id))
+        state = execution_state(answer)
+        if state.is_terminal and not state.is_successful:
+            self.log.warning(
+                "Execution %s of an earlier try ended %r; executing again",
+                execution_id,
+                state.status,
+            )
+            return None
+        self.log.info("Re-attaching to execution %s (status %r)", execution_id, state.status)
+        return answer
+
+    # -- RemoteWaitMixin ------------------------------------------------------------------
+
+    def state_of(self, answer: dict[str, Any]) -> RemoteState:
+        return execution_state(answer)
+
+    def fetch_status(self, remote_id: str) -> dict[str, Any]:
+        return self.hook.get_execution(remote_id)
+
+    def make_trigger(self, remote_id: str, end_time: float | None) -> CaseDevActionExecutionTrigger:
+        from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+        return CaseDevActionExecutionTrigger(
+            execution_id=remote_id,
+            conn_id=self.casedev_conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+        )
+
+    def result(self, answer: dict[str, Any]) -> Any:
+        normalized = normalize_execution(answer, self.resolved_action_id)
+        normalized.pop("raw")  # XCom keeps one copy of the output, not two
+        return normalized

@@ -1,0 +1,67 @@
+"""Sensor for a Cased workflow run started elsewhere (e.g. fire-and-forget operators)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_cased.sensors._base import RemoteStatusSensor
+from airflow_provider_cased.states import RemoteState, run_state
+
+if TYPE_CHECKING:
+    from airflow_provider_cased.hooks.cased import CasedHook
+    from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+
+
+class CasedWorkflowRunSensor(RemoteStatusSensor):
+    """Wait for a Cased workflow run: succeed on ``completed``, fail on ``failed``/``cancelled``.
+
+    :param workflow_id: the workflow (templated).
+    :param run_id: the run (templated), e.g. ``"{{ ti.xcom_pull('run')['id'] }}"``.
+    :param cased_conn_id: the ``cased`` connection.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = ("workflow_id", "run_id")
+    wait_kind = "workflow_run"
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        run_id: str,
+        cased_conn_id: str = "cased_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.cased_conn_id = cased_conn_id
+
+    @cached_property
+    def hook(self) -> CasedHook:
+        from airflow_provider_cased.hooks.cased import CasedHook
+
+        return CasedHook(cased_conn_id=self.cased_conn_id)
+
+    @property
+    def remote_id(self) -> str:
+        return str(self.run_id)
+
+    def fetch_status(self) -> dict[str, Any]:
+        return self.hook.get_workflow_run(self.workflow_id, self.run_id)
+
+    def state_of(self, answer: dict[str, Any]) -> RemoteState:
+        return run_state(answer)
+
+    def make_trigger(self, end_time: float) -> CasedWorkflowRunTrigger:
+        from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+
+        return CasedWorkflowRunTrigger(
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            conn_id=self.cased_conn_id,
+            poll_interval=self.poke_interval,
+            end_time=end_time,
+        )

@@ -1,0 +1,29 @@
+"""Weekly Cased workflow run, by name, waiting in the triggerer (deferrable)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow import DAG
+
+from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
+
+# 30 s between status checks in production; the demo and tests poll faster.
+POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
+
+with DAG(
+    dag_id="cased_weekly_workflow_run",
+    schedule="@weekly",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    tags=["cased", "example"],
+):
+    CasedWorkflowRunOperator(
+        task_id="weekly_cost_review",
+        workflow_name="Weekly cost review",
+        context={"week_of": "{{ ds }}", "filters": {"env": "production"}},
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=2 * 60 * 60,
+    )

@@ -1,0 +1,43 @@
+"""case.dev action pipeline: an asynchronous action whose output feeds the next task."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from airflow import DAG
+
+from airflow_provider_cased.operators.casedev import CaseDevActionOperator
+
+try:
+    from airflow.sdk import task
+except ImportError:  # Airflow 2.x
+    from airflow.decorators import task  # type: ignore[no-redef]
+
+POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
+
+with DAG(
+    dag_id="casedev_action_pipeline",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    params={"contract_url": "s3://contracts/2024/acme-msa.pdf"},
+    tags=["casedev", "example"],
+):
+    review = CaseDevActionOperator(
+        task_id="contract_review",
+        action_name="Contract review",  # configured with a webhook: answers "running" at once
+        input={"document_url": "{{ params.contract_url }}", "requested_by": "{{ dag.dag_id }}"},
+        poll_interval=POLL_INTERVAL,
+        timeout=15 * 60,
+    )
+
+    @task
+    def file_findings(execution: dict[str, Any]) -> str:
+        # The operator returns one snake_case shape whether the answer came sync or async.
+        print(f"execution {execution['execution_id']} took {execution['duration_ms']} ms")
+        print(f"output: {execution['output']}")
+        return execution["status"]
+
+    file_findings(review.output)

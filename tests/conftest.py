@@ -1,0 +1,113 @@
+"""Test set-up: a project-local AIRFLOW_HOME on SQLite, a DAGs folder, the emulator.
+
+Environment is set before anything imports Airflow: Airflow reads its config at import.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AIRFLOW_VERSION = version("apache-airflow")
+AIRFLOW_HOME = (
+    ROOT / f".airflow-test-{AIRFLOW_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
+)
+DAGS_FOLDER = AIRFLOW_HOME / "dags"
+
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# Example DAGs poll every 30 s in production; against the emulator 0.5 s is plenty.
+os.environ["CASED_EXAMPLE_POLL_INTERVAL"] = "0.5"
+
+
+def _populate_dags_folder() -> None:
+    # dag.test() on Airflow 3.1+ needs the DAG in the DAGs folder, so examples and
+    # test DAGs are copied there (copies, so a DagBag of it sees plain files).
+    if DAGS_FOLDER.exists():
+        shutil.rmtree(DAGS_FOLDER)
+    DAGS_FOLDER.mkdir(parents=True)
+    for source in [*(ROOT / "example_dags").glob("*.py"), *(ROOT / "tests" / "dags").glob("*.py")]:
+        shutil.copy(source, DAGS_FOLDER / source.name)
+
+
+_populate_dags_folder()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's metadata DB (SQLite) migrated once per environment."""
+    marker = AIRFLOW_HOME / ".migrated"
+    if not marker.exists():
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            check=True,
+            capture_output=True,
+            env=os.environ.copy(),
+        )
+        marker.touch()
+
+
+@pytest.fixture
+def emulator(cased_emulator_session):  # type: ignore[no-untyped-def]
+    """The session's emulator, reset to its seeded state for this test."""
+    cased_emulator_session.reset()
+    yield cased_emulator_session
+    cased_emulator_session.reset()
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch, cased_emulator_session) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Default connections with short retry delays, so retry tests take milliseconds."""
+    import json
+
+    from airflow_provider_cased.testing import connection_env
+
+    for name, value in connection_env(cased_emulator_session).items():
+        conn = json.loads(value)
+        conn["extra"] = {"retry_delay": 0.01, "retry_limit": 3, "request_timeout": 2}
+        monkeypatch.setenv(name, json.dumps(conn))
+    yield
+
+
+class CapturedLogs:
+    """What was logged, whichever way this Airflow routes it.
+
+    Airflow 3 logs through structlog to stdout; 2.x through ``logging`` (and may
+    echo the same records to stdout, several times), so counts prefer ``logging``'s.
+    """
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
+        self.caplog = caplog
+        self.capsys = capsys
+        self.stdout = ""
+
+    def _read(self) -> None:
+        captured = self.capsys.readouterr()
+        self.stdout += captured.out + captured.err
+
+    def __call__(self) -> str:
+        self._read()
+        return self.caplog.text + self.stdout
+
+    def count(self, text: str) -> int:
+        self._read()
+        return self.caplog.text.count(text) or self.stdout.count(text)
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> CapturedLogs:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    return CapturedLogs(caplog, capsys)

@@ -1,0 +1,168 @@
+"""DAGs for the operator/sensor tests (copied into the test DAGs folder by conftest).
+
+``CASED_TEST_DEFERRABLE=1`` makes every waiting task deferrable, so the same
+DAGs run both ways. Workflows/actions they name are seeded by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow import DAG
+
+from airflow_provider_cased.notifications.cased import CasedDeploymentNotifier
+from airflow_provider_cased.operators.cased import (
+    CasedAgentSessionOperator,
+    CasedDeploymentOperator,
+    CasedWorkflowRunOperator,
+)
+from airflow_provider_cased.operators.casedev import CaseDevActionOperator
+from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
+from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
+
+try:
+    from airflow.sdk import task
+except ImportError:  # Airflow 2.x
+    from airflow.decorators import task  # type: ignore[no-redef]
+
+DEFERRABLE = os.environ.get("CASED_TEST_DEFERRABLE") == "1"
+FAST = {"poll_interval": 0.3, "deferrable": DEFERRABLE}
+START = datetime(2024, 1, 1)
+
+
+def dag(dag_id: str, **kwargs: Any) -> DAG:
+    return DAG(dag_id, schedule=None, start_date=START, catchup=False, **kwargs)
+
+
+@task
+def expect(value: Any, expected: dict[str, Any]) -> None:
+    for key, wanted in expected.items():
+        assert value[key] == wanted, (key, value)
+
+
+with dag("t_run_completes", params={"ticket": "OPS-1"}):
+    run = CasedWorkflowRunOperator(
+        task_id="run",
+        workflow_id="wf_weekly_cost_review",
+        context={"ticket": "{{ params.ticket }}", "nested": {"dag": "{{ dag.dag_id }}"}},
+        **FAST,
+    )
+    expect(run.output, {"status": "completed", "workflow": "wf_weekly_cost_review"})
+
+with dag("t_run_by_name_no_wait"):
+    run = CasedWorkflowRunOperator(
+        task_id="run", workflow_name="Deploy watcher", wait_for_completion=False, **FAST
+    )
+    expect(run.output, {"status": "pending", "workflow": "wf_deploy_watcher"})
+
+with dag("t_run_fails"):
+    CasedWorkflowRunOperator(task_id="run", workflow_name="Flaky migration check", **FAST)
+
+with dag("t_run_times_out"):
+    CasedWorkflowRunOperator(task_id="run", workflow_id="wf_slow", timeout=1.5, **FAST)
+
+with dag("t_run_unknown_status_times_out"):
+    CasedWorkflowRunOperator(task_id="run", workflow_id="wf_paused", timeout=2, **FAST)
+
+with dag("t_run_unknown_status_then_completes"):
+    run = CasedWorkflowRunOperator(task_id="run", workflow_id="wf_odd", timeout=30, **FAST)
+    expect(run.output, {"status": "completed"})
+
+with dag("t_run_retry_reattaches"):
+    CasedWorkflowRunOperator(
+        task_id="run",
+        workflow_id="wf_weekly_cost_review",
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        **FAST,
+    )
+
+with dag("t_action_sync"):
+    result = CaseDevActionOperator(
+        task_id="act", action_name="Summarize document", input={"doc": "{{ dag.dag_id }}"}, **FAST
+    )
+    expect(result.output, {"status": "completed", "action_id": "action_summarize"})
+
+with dag("t_action_async"):
+    result = CaseDevActionOperator(
+        task_id="act", action_id="action_contract_review", input={"doc": "x"}, timeout=30, **FAST
+    )
+    expect(result.output, {"status": "completed", "action_id": "action_contract_review"})
+
+with dag("t_action_async_fails"):
+    CaseDevActionOperator(
+        task_id="act", action_id="action_async_broken", input={"doc": "x"}, timeout=30, **FAST
+    )
+
+with dag("t_action_sync_fails"):
+    CaseDevActionOperator(task_id="act", action_name="Broken OCR", input={"doc": "x"}, **FAST)
+
+with dag("t_sensors"):
+    start = CasedWorkflowRunOperator(
+        task_id="start", workflow_id="wf_deploy_watcher", wait_for_completion=False
+    )
+    (
+        CasedWorkflowRunSensor(
+            task_id="wait",
+            workflow_id="wf_deploy_watcher",
+            run_id="{{ ti.xcom_pull(task_ids='start')['id'] }}",
+            poke_interval=0.3,
+            timeout=30,
+            deferrable=DEFERRABLE,
+        )
+        << start
+    )
+    act = CaseDevActionOperator(
+        task_id="act", action_id="action_contract_review", input={}, wait_for_completion=False
+    )
+    (
+        CaseDevActionExecutionSensor(
+            task_id="wait_act",
+            execution_id="{{ ti.xcom_pull(task_ids='act')['execution_id'] }}",
+            poke_interval=0.3,
+            timeout=30,
+            deferrable=DEFERRABLE,
+        )
+        << act
+    )
+
+with dag("t_sensor_failed_run"):
+    start = CasedWorkflowRunOperator(
+        task_id="start", workflow_id="wf_flaky_migration_check", wait_for_completion=False
+    )
+    for soft_fail in (False, True):
+        (
+            CasedWorkflowRunSensor(
+                task_id=f"wait_soft_fail_{soft_fail}".lower(),
+                workflow_id="wf_flaky_migration_check",
+                run_id="{{ ti.xcom_pull(task_ids='start')['id'] }}",
+                poke_interval=0.3,
+                timeout=30,
+                soft_fail=soft_fail,
+                deferrable=DEFERRABLE,
+            )
+            << start
+        )
+
+with dag("t_session_and_deployment"):
+    CasedAgentSessionOperator(
+        task_id="session", prompt="Investigate {{ dag.dag_id }}", context={"run": "{{ run_id }}"}
+    )
+    CasedDeploymentOperator(
+        task_id="deploy",
+        deployment_request="Deploy {{ dag.dag_id }}",
+        status="running",
+        event_metadata={"run": "{{ run_id }}"},
+        on_success_callback=CasedDeploymentNotifier(deployment_request="Done {{ ti.task_id }}"),
+    )
+
+with dag("t_run_retry_after_wait_error"):
+    CasedWorkflowRunOperator(
+        task_id="run",
+        workflow_id="wf_weekly_cost_review",
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        **FAST,
+    )

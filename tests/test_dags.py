@@ -1,0 +1,248 @@
+"""Operators, sensors and the notifier inside real Airflow: ``dag.test()`` against the emulator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_cased.testing import Fault
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+@pytest.fixture(scope="module")
+def bag():
+    from airflow_provider_cased.compat import dag_bag
+
+    return dag_bag(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+
+
+@pytest.fixture(params=[False, True], ids=["sync-wait", "deferrable"])
+def deferrable(request, monkeypatch):
+    monkeypatch.setenv("CASED_TEST_DEFERRABLE", "1" if request.param else "0")
+    return request.param
+
+
+def run_dag(bag, dag_id: str) -> tuple[str, dict[str, str]]:
+    """Run a DAG with dag.test(); return the run's state and each task's state."""
+    dag = bag.get_dag(dag_id)
+    assert dag is not None, bag.import_errors
+    dag_run = dag.test()
+    tis = dag_run.get_task_instances()
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in tis}
+    return str(getattr(dag_run.state, "value", dag_run.state)), states
+
+
+def seed(emulator) -> None:
+    emulator.add_workflow("Slow", workflow_id="wf_slow", run_seconds=60)
+    emulator.add_workflow(
+        "Paused", workflow_id="wf_paused", statuses=[("pending", 0), ("paused", 0.2)]
+    )
+    emulator.add_workflow("Odd", workflow_id="wf_odd", statuses=[("paused", 0), ("completed", 1.0)])
+    emulator.add_action(
+        "Async broken", action_id="action_async_broken", mode="async", outcome="failed"
+    )
+
+
+@pytest.fixture
+def emu(emulator):
+    seed(emulator)
+    return emulator
+
+
+def test_example_dags_import_cleanly(bag):
+    example_ids = {
+        "cased_weekly_workflow_run",
+        "cased_deploy_pipeline",
+        "casedev_action_pipeline",
+        "cased_fan_in_sensors",
+        "cased_agent_session_on_failure",
+    }
+    assert not bag.import_errors
+    assert example_ids <= set(bag.dag_ids)
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "cased_weekly_workflow_run",
+        "cased_deploy_pipeline",
+        "casedev_action_pipeline",
+        "cased_fan_in_sensors",
+        "cased_agent_session_on_failure",
+    ],
+)
+def test_example_dag_succeeds(bag, emu, dag_id):
+    state, tasks = run_dag(bag, dag_id)
+    assert state == "success", tasks
+    if dag_id == "cased_deploy_pipeline":
+        statuses = [d.get("deployment_status") for d in emu.deployments.values()]
+        assert sorted(statuses) == ["running", "success"]
+    if dag_id == "cased_agent_session_on_failure":
+        assert tasks["check_inventory_feed"] == "failed"
+        [session] = emu.agent_sessions.values()
+        assert "check_inventory_feed" in session["prompt"]
+        assert "stale" in session["context"]["error"]
+
+
+def test_run_completes_with_templated_nested_context(bag, emu, deferrable):
+    state, tasks = run_dag(bag, "t_run_completes")
+    assert state == "success", tasks
+    [run] = emu.runs.values()
+    assert run["context"] == {"ticket": "OPS-1", "nested": {"dag": "t_run_completes"}}
+    assert run["triggered_by"] == "manual"
+    assert run["trigger_name"].startswith("airflow:t_run_completes.run:")
+    polls = emu.requests_to("GET", f"/api/v1/workflows/wf_weekly_cost_review/runs/{run['id']}/")
+    assert polls, "the wait polled the run"
+
+
+def test_run_by_name_without_waiting(bag, emu):
+    state, tasks = run_dag(bag, "t_run_by_name_no_wait")
+    assert state == "success", tasks
+    assert emu.requests_to("GET", "/api/v1/workflows/")[0].query["name"] == ["Deploy watcher"]
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    ["t_run_fails", "t_run_times_out", "t_run_unknown_status_times_out"],
+)
+def test_run_failure_paths_fail_the_task(bag, emu, deferrable, dag_id, logs):
+    state, tasks = run_dag(bag, dag_id)
+    assert (state, tasks) == ("failed", {"run": "failed"})
+    text = logs()
+    [run] = emu.runs.values()
+    if dag_id == "t_run_fails":
+        assert "ended with status 'failed'" in text and run["id"] in text
+        assert f"{emu.url}/agents/{run['session_id']}" in text
+    else:
+        assert "Timed out waiting for workflow run" in text
+    if dag_id == "t_run_unknown_status_times_out" and not deferrable:
+        assert logs.count("unknown status 'paused'") == 1
+
+
+def test_unknown_status_keeps_waiting_then_completes(bag, emu, deferrable):
+    state, tasks = run_dag(bag, "t_run_unknown_status_then_completes")
+    assert state == "success", tasks
+
+
+def test_lost_answer_then_retry_reattaches_without_a_second_run(bag, emu):
+    # Try 1: the POST's answer is lost and every look-up for it fails too -> the task fails.
+    # Try 2 finds the run its first try started (by trigger_name) and waits for it.
+    emu.inject(Fault(method="POST", path="/api/v1/workflows/", lost_answer=True, status=502))
+    emu.inject(
+        Fault(method="GET", path="/api/v1/workflows/wf_weekly_cost_review/runs/", status=404)
+    )
+    state, tasks = run_dag(bag, "t_run_retry_reattaches")
+    assert state == "success", tasks
+    assert len(emu.runs) == 1
+    assert len(emu.requests_to("POST", "/api/v1/workflows/")) == 1
+
+
+def test_retry_after_a_failed_wait_reattaches_to_the_same_run(bag, emu, deferrable):
+    from airflow_provider_cased.compat import AIRFLOW_VERSION
+
+    # Try 1 starts the run, then its first status check fails (404 is not retried).
+    emu.inject(
+        Fault(method="GET", path="/api/v1/workflows/wf_weekly_cost_review/runs/", status=404)
+    )
+    state, tasks = run_dag(bag, "t_run_retry_after_wait_error")
+    assert state == "success", tasks
+    assert len(emu.runs) == 1
+    assert len(emu.requests_to("POST", "/api/v1/workflows/")) == 1
+    listed = [r for r in emu.requests if r.path.endswith("/runs/") and r.method == "GET"]
+    if tuple(int(p) for p in AIRFLOW_VERSION.split(".")[:2]) >= (3, 3):
+        assert listed == [], "3.3+ re-attaches through the task state store, no search"
+    else:
+        assert listed, "before 3.3 the run is found by its trigger_name"
+
+
+def test_session_link_points_at_the_run_session(bag, emu):
+    from airflow_provider_cased.compat import AIRFLOW_V3
+    from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
+
+    dag_run = bag.get_dag("t_run_completes").test()
+    [run] = emu.runs.values()
+    [ti] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "run"]
+    expected = f"{emu.url}/agents/{run['session_id']}"
+    assert _stored_xcom(ti, SESSION_URL_XCOM_KEY) == expected
+    if AIRFLOW_V3:  # the worker renders the link at the end of the task for the UI
+        assert _stored_xcom(ti, CasedSessionLink().xcom_key) == expected
+    else:  # the webserver asks the link class
+        link = CasedSessionLink().get_link(
+            bag.get_dag("t_run_completes").get_task("run"), ti_key=ti.key
+        )
+        assert link == expected
+
+
+def _stored_xcom(ti, key):
+    """Read an XCom from the metadata DB the way the UI does (version-specific model)."""
+    try:
+        from airflow.models.xcom import XComModel  # Airflow 3
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = session.execute(
+                XComModel.get_many(
+                    key=key, run_id=ti.run_id, dag_ids=ti.dag_id, task_ids=ti.task_id
+                ).with_only_columns(XComModel.value)
+            ).first()
+        import json
+
+        try:  # the way XComOperatorLink reads it: JSON, or the plain string
+            return json.loads(row.value)
+        except (TypeError, ValueError):
+            return row.value
+    except ImportError:
+        from airflow.models.xcom import XCom  # Airflow 2
+
+        return XCom.get_one(key=key, run_id=ti.run_id, dag_id=ti.dag_id, task_id=ti.task_id)
+
+
+def test_actions_sync_async(bag, emu, deferrable):
+    for dag_id in ("t_action_sync", "t_action_async"):
+        state, tasks = run_dag(bag, dag_id)
+        assert state == "success", (dag_id, tasks)
+    sync_polls = [r for r in emu.requests if "/executions/" in r.path]
+    assert len(emu.executions) == 2
+    assert sync_polls, "the async execution was polled"
+
+
+@pytest.mark.parametrize("dag_id", ["t_action_sync_fails", "t_action_async_fails"])
+def test_failed_actions_fail_the_task(bag, emu, deferrable, dag_id, logs):
+    state, tasks = run_dag(bag, dag_id)
+    assert (state, tasks) == ("failed", {"act": "failed"})
+    [execution] = emu.executions.values()
+    assert execution["id"] in logs()
+
+
+def test_sensors(bag, emu, deferrable):
+    state, tasks = run_dag(bag, "t_sensors")
+    assert state == "success", tasks
+
+
+def test_sensor_fails_fast_on_failed_run_and_respects_soft_fail(bag, emu, deferrable):
+    state, tasks = run_dag(bag, "t_sensor_failed_run")
+    assert state == "failed"
+    assert tasks["wait_soft_fail_false"] == "failed"
+    assert tasks["wait_soft_fail_true"] == "skipped"
+
+
+def test_session_deployment_and_notifier(bag, emu):
+    state, tasks = run_dag(bag, "t_session_and_deployment")
+    assert state == "success", tasks
+    [session] = emu.agent_sessions.values()
+    assert session["prompt"] == "Investigate t_session_and_deployment"
+    deployments = sorted(emu.deployments.values(), key=lambda d: d["deployment_request"])
+    assert [d["deployment_request"] for d in deployments] == [
+        "Deploy t_session_and_deployment",
+        "Done deploy",
+    ]
+    started, done = deployments
+    assert started["event_metadata"]["run"].startswith("manual__")
+    assert done["deployment_status"] == "success"
+    assert done["event_metadata"]["task_id"] == "deploy"
+    assert done["external_url"]  # defaults to the task's log URL

@@ -1,0 +1,78 @@
+"""Notifiers called the way Airflow calls callbacks: defaults from the context; never raise."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider_cased.notifications.cased import (
+    CasedAgentSessionNotifier,
+    CasedDeploymentNotifier,
+)
+from airflow_provider_cased.testing import Fault
+
+pytestmark = pytest.mark.usefixtures("emulator")
+
+
+def callback_context(state: str, exception: Exception | None = None) -> dict:
+    ti = SimpleNamespace(
+        dag_id="deploys",
+        task_id="rollout",
+        run_id="manual__1",
+        try_number=2,
+        state=state,
+        log_url="http://airflow.local/log?x=1",
+    )
+    dag_run = SimpleNamespace(dag_id="deploys", run_id="manual__1", state="running")
+    return {"ti": ti, "dag_run": dag_run, "exception": exception}
+
+
+@pytest.mark.parametrize(("state", "status"), [("success", "success"), ("failed", "failure")])
+def test_deployment_notifier_defaults_from_the_callback(emulator, state, status):
+    notifier = CasedDeploymentNotifier(deployment_request="Deploy checkout")
+    notifier.notify(callback_context(state))
+    [event] = emulator.deployments.values()
+    assert event["deployment_status"] == status
+    assert event["external_url"] == "http://airflow.local/log?x=1"
+    assert event["event_metadata"] == {
+        "dag_id": "deploys",
+        "run_id": "manual__1",
+        "task_id": "rollout",
+        "try_number": 2,
+        "state": state,
+    }
+
+
+def test_explicit_fields_win_over_defaults(emulator):
+    CasedDeploymentNotifier(
+        deployment_request="d",
+        status="cancelled",
+        external_url="https://ci/1",
+        event_metadata={"k": 1},
+    ).notify(callback_context("failed"))
+    [event] = emulator.deployments.values()
+    assert (event["deployment_status"], event["external_url"], event["event_metadata"]) == (
+        "cancelled",
+        "https://ci/1",
+        {"k": 1},
+    )
+
+
+def test_agent_session_notifier_sends_the_error(emulator):
+    CasedAgentSessionNotifier(prompt="Why did it fail?").notify(
+        callback_context("failed", RuntimeError("disk full"))
+    )
+    [session] = emulator.agent_sessions.values()
+    assert session["context"]["error"] == "disk full"
+    assert session["context"]["task_id"] == "rollout"
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_failing_notifier_logs_and_never_raises(emulator, logs):
+    emulator.inject(Fault(method="POST", status=500, times=0))
+    CasedDeploymentNotifier(deployment_request="d").notify(callback_context("success"))
+    CasedAgentSessionNotifier(prompt="p").notify(callback_context("failed"))
+    text = logs()
+    assert "Could not send the Cased deployment notification" in text
+    assert "Could not start the Cased agent session" in text

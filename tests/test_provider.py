@@ -1,0 +1,113 @@
+"""Registration with Airflow: provider info, ProvidersManager, the connection form, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import airflow
+
+from airflow_provider_cased import __version__, get_provider_info
+from airflow_provider_cased.hooks.cased import CasedHook
+from airflow_provider_cased.hooks.casedev import CaseDevHook
+
+
+def test_provider_info_validates_against_airflow_schema():
+    import jsonschema
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    assert info["package-name"] == "airflow-provider-cased"
+    assert info["versions"] == [__version__]
+
+
+def test_every_module_and_class_named_in_provider_info_imports():
+    from importlib import import_module
+
+    info = get_provider_info()
+    modules = [
+        m
+        for key in ("hooks", "operators", "sensors", "triggers")
+        for e in info[key]
+        for m in e["python-modules"]
+    ]
+    classes = (
+        info["notifications"]
+        + info["extra-links"]
+        + [c["hook-class-name"] for c in info["connection-types"]]
+    )
+    for module in modules:
+        import_module(module)
+    for path in classes:
+        module, _, name = path.rpartition(".")
+        assert getattr(import_module(module), name)
+
+
+def test_providers_manager_sees_both_connection_types():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-cased" in manager.providers
+    hooks = manager.hooks
+    assert hooks["cased"].hook_class_name.endswith("CasedHook")
+    assert hooks["casedev"].hook_class_name.endswith("CaseDevHook")
+    assert hooks["cased"].connection_id_attribute_name == "cased_conn_id"
+
+
+def test_connection_form_declared_for_both_ui_generations():
+    behaviour = CasedHook.get_ui_field_behaviour()
+    assert set(behaviour["hidden_fields"]) == {"schema", "login", "port"}
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
+    assert behaviour["placeholders"]["host"] == "https://app.cased.com"
+    assert CaseDevHook.get_ui_field_behaviour()["placeholders"]["host"] == "https://api.case.dev"
+
+    types = {c["connection-type"]: c for c in get_provider_info()["connection-types"]}
+    cased_fields = types["cased"]["conn-fields"]
+    assert {
+        "request_timeout",
+        "retry_limit",
+        "retry_delay",
+        "agent_sessions_path",
+        "auth_scheme",
+    } <= set(cased_fields)
+    assert all(f["label"] and f["description"] for f in cased_fields.values())
+    assert "execute_timeout" in types["casedev"]["conn-fields"]
+    assert types["cased"]["ui-field-behaviour"]["relabeling"]["password"] == "API key"
+
+
+def test_airflow_providers_list_shows_the_provider():
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    start = result.stdout.index("[")
+    names = [p["package_name"] for p in json.loads(result.stdout[start:])]
+    assert "airflow-provider-cased" in names
+
+
+def test_dag_file_imports_stay_light():
+    # What a DAG file pays on every parse: no HTTP client libraries.
+    code = (
+        "import sys, airflow_provider_cased.compat;"
+        "before=set(sys.modules);"
+        "import airflow_provider_cased.operators.cased, airflow_provider_cased.operators.casedev,"
+        " airflow_provider_cased.sensors.cased, airflow_provider_cased.sensors.casedev,"
+        " airflow_provider_cased.notifications.cased;"
+        "heavy={'requests','httpx','urllib3','airflow_provider_cased.hooks.cased'} & (set(sys.modules)-before);"
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,125 @@
+"""Triggers in a real asyncio event loop against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from airflow_provider_cased.hooks.cased import CasedHook
+from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.testing import Fault
+from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+
+def first_event(trigger):
+    async def run():
+        async for event in trigger.run():
+            return event.payload
+
+    return asyncio.run(run())
+
+
+def test_serialize_round_trip_is_plain_json():
+    import json
+    from importlib import import_module
+
+    for trigger in (
+        CasedWorkflowRunTrigger("wf_1", "run_1", "my_cased", 2.5, 1_900_000_000.0),
+        CaseDevActionExecutionTrigger("exec_1", "my_casedev", 3, None),
+    ):
+        path, kwargs = trigger.serialize()
+        assert json.loads(json.dumps(kwargs)) == kwargs
+        module, _, name = path.rpartition(".")
+        rebuilt = getattr(import_module(module), name)(**kwargs)
+        assert rebuilt.serialize() == (path, kwargs)
+
+
+def test_run_trigger_reports_success_with_the_run(emulator):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review", trigger_name="t")
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_weekly_cost_review", run["id"], poll_interval=0.1)
+    )
+    assert event["status"] == "success" and event["remote_id"] == run["id"]
+    assert event["answer"]["status"] == "completed" and event["kind"] == "workflow_run"
+
+
+def test_run_trigger_reports_failed_run(emulator):
+    run = CasedHook().trigger_workflow_run("wf_flaky_migration_check")
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_flaky_migration_check", run["id"], poll_interval=0.1)
+    )
+    assert event["status"] == "failed" and event["answer"]["status"] == "failed"
+
+
+def test_trigger_deadline_yields_timeout_event(emulator):
+    emulator.add_workflow("Slow", workflow_id="wf_slow", run_seconds=60)
+    run = CasedHook().trigger_workflow_run("wf_slow")
+    started = time.monotonic()
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_slow", run["id"], poll_interval=5, end_time=time.time() + 0.5)
+    )
+    assert event["status"] == "timeout" and "Timed out" in event["message"]
+    assert time.monotonic() - started < 2  # the sleep is cut short at the deadline
+
+
+def test_unknown_status_keeps_polling_and_warns_once(emulator, logs):
+    emulator.add_workflow("Odd", workflow_id="wf_odd", statuses=[("paused", 0), ("completed", 2.0)])
+    run = CasedHook().trigger_workflow_run("wf_odd")
+    event = first_event(CasedWorkflowRunTrigger("wf_odd", run["id"], poll_interval=0.1))
+    assert event["status"] == "success"
+    assert logs.count("unknown status 'paused'") == 1
+
+
+def test_api_error_yields_error_event(emulator):
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_weekly_cost_review", "no-such-run", poll_interval=0.1)
+    )
+    assert event["status"] == "error" and "404" in event["message"]
+
+
+def test_missing_connection_key_yields_error_event(emulator, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NOKEY", '{"conn_type": "cased", "host": "http://127.0.0.1:9"}')
+    event = first_event(CasedWorkflowRunTrigger("wf", "r", conn_id="nokey"))
+    assert event["status"] == "error" and "nokey" in event["message"]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_trigger_retries_transient_errors_with_the_same_policy(emulator):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
+    emulator.inject(Fault(method="GET", status=503, times=2, headers={"Retry-After": "0"}))
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_weekly_cost_review", run["id"], poll_interval=0.1)
+    )
+    assert event["status"] == "success"
+
+
+def test_execution_trigger(emulator):
+    started = CaseDevHook().execute_action("action_contract_review", {"a": 1})
+    event = first_event(CaseDevActionExecutionTrigger(started["execution_id"], poll_interval=0.1))
+    assert event["status"] == "success" and event["answer"]["status"] == "completed"
+    assert event["kind"] == "action_execution"
+
+
+def test_many_triggers_share_a_few_connections(emulator):
+    hook = CasedHook()
+    runs = [hook.trigger_workflow_run("wf_weekly_cost_review") for _ in range(60)]
+    before = emulator.connections_opened
+
+    async def all_events():
+        triggers = [
+            CasedWorkflowRunTrigger("wf_weekly_cost_review", r["id"], poll_interval=0.1)
+            for r in runs
+        ]
+
+        async def first(trigger):
+            async for event in trigger.run():
+                return event.payload
+
+        return await asyncio.gather(*(first(t) for t in triggers))
+
+    events = asyncio.run(all_events())
+    assert [e["status"] for e in events] == ["success"] * 60
+    assert emulator.connections_opened - before <= 8
