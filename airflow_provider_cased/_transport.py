@@ -19,9 +19,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("airflow_provider_cased")
 
-# Keep-alive connections per base URL: enough for the many concurrent polls of
-# one triggerer, few enough that they are reused rather than opened per poll.
+# Keep-alive connections per base URL. The pool opens only as many as concurrent
+# polls need (a handful even for 1,000 triggers on a fast network); the cap
+# leaves room for a slow one. httpcore rescans every pooled connection on each
+# request, so a bigger cap costs CPU on every poll.
 ASYNC_MAX_CONNECTIONS = 8
+# Idle connections must outlive the gap between polls, or each burst of polls
+# opens (and TLS-handshakes) new ones. Past this, the server has likely closed
+# them anyway; httpcore notices a connection the server closed before reusing it.
+ASYNC_KEEPALIVE_SECONDS = 120.0
 
 
 def classify_requests_error(exc: BaseException) -> Failure | None:
@@ -118,10 +124,13 @@ class SharedAsyncClient:
     def __init__(self) -> None:
         import httpx
 
+        # Builds the TLS context (reads the CA bundle): tens of milliseconds of
+        # blocking I/O, which is why it runs in a worker thread, never on the loop.
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=ASYNC_MAX_CONNECTIONS,
                 max_keepalive_connections=ASYNC_MAX_CONNECTIONS,
+                keepalive_expiry=ASYNC_KEEPALIVE_SECONDS,
             ),
             follow_redirects=False,
         )
@@ -129,18 +138,32 @@ class SharedAsyncClient:
 
 
 # One client per (event loop, base URL): every trigger of a triggerer shares its
-# connections instead of opening its own.
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedAsyncClient]]
+# connections instead of opening its own. Held as a future so that the
+# triggers starting together wait for one client instead of each building one.
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, asyncio.Future[SharedAsyncClient]]
+]
 _async_clients = weakref.WeakKeyDictionary()
 
 
-def shared_async_client(config: ClientConfig) -> SharedAsyncClient:
+async def shared_async_client(config: ClientConfig) -> SharedAsyncClient:
     loop = asyncio.get_running_loop()
     clients = _async_clients.setdefault(loop, {})
-    shared = clients.get(config.base_url)
-    if shared is None or shared.client.is_closed:
-        shared = clients[config.base_url] = SharedAsyncClient()
-    return shared
+    pending = clients.get(config.base_url)
+    if pending is None or _unusable(pending):
+        pending = clients[config.base_url] = asyncio.ensure_future(
+            asyncio.to_thread(SharedAsyncClient)
+        )
+    # Shielded: one trigger being cancelled must not cancel the client others await.
+    return await asyncio.shield(pending)
+
+
+def _unusable(pending: asyncio.Future[SharedAsyncClient]) -> bool:
+    if not pending.done():
+        return False
+    return (
+        pending.cancelled() or pending.exception() is not None or pending.result().client.is_closed
+    )
 
 
 class AsyncTransport:
@@ -154,7 +177,7 @@ class AsyncTransport:
     async def send(self, request: ApiRequest) -> Any:
         import httpx
 
-        shared = shared_async_client(self.config)
+        shared = await shared_async_client(self.config)
         attempts = Attempts(self.config, request, self.log)
         read_timeout = self.config.read_timeout_for(request.endpoint)
         # Waiting for a free pooled connection is normal under load: allow it the read timeout.

@@ -22,7 +22,11 @@ with DAG(
     CasedWorkflowRunOperator(
         task_id="weekly_cost_review",
         workflow_name="Weekly cost review",
-        context={"week_of": "{{ ds }}", "filters": {"env": "production"}},
+        # Airflow 3 runs triggered by hand may have no logical date: fall back to run_after.
+        context={
+            "week_of": "{{ (dag_run.logical_date or dag_run.run_after) | ds }}",
+            "filters": {"env": "production"},
+        },
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=2 * 60 * 60,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,9 @@ def test_example_dags_import_cleanly(bag):
 def test_example_dag_succeeds(bag, emu, dag_id):
     state, tasks = run_dag(bag, dag_id)
     assert state == "success", tasks
+    if dag_id == "cased_weekly_workflow_run":
+        [run] = emu.runs.values()
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", run["context"]["week_of"]), run["context"]
     if dag_id == "cased_deploy_pipeline":
         statuses = [d.get("deployment_status") for d in emu.deployments.values()]
         assert sorted(statuses) == ["running", "success"]

@@ -123,3 +123,31 @@ def test_many_triggers_share_a_few_connections(emulator):
     events = asyncio.run(all_events())
     assert [e["status"] for e in events] == ["success"] * 60
     assert emulator.connections_opened - before <= 8
+
+
+def test_triggers_starting_together_build_one_client_off_the_event_loop(emulator):
+    from airflow_provider_cased._transport import SharedAsyncClient, shared_async_client
+
+    config = CasedHook().config
+    built_on: list[int] = []
+    original_init = SharedAsyncClient.__init__
+
+    def recording_init(self):
+        import threading
+
+        built_on.append(threading.get_ident())
+        original_init(self)
+
+    async def many_at_once():
+        import threading
+
+        SharedAsyncClient.__init__ = recording_init
+        try:
+            clients = await asyncio.gather(*(shared_async_client(config) for _ in range(50)))
+        finally:
+            SharedAsyncClient.__init__ = original_init
+        return clients, threading.get_ident()
+
+    clients, loop_thread = asyncio.run(many_at_once())
+    assert len({id(c) for c in clients}) == 1
+    assert len(built_on) == 1 and built_on[0] != loop_thread
