@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import airflow
+import pytest
 
 from airflow_provider_cased import __version__, get_provider_info
 from airflow_provider_cased.hooks.cased import CasedHook
@@ -47,15 +48,27 @@ def test_every_module_and_class_named_in_provider_info_imports():
         assert getattr(import_module(module), name)
 
 
-def test_providers_manager_sees_both_connection_types():
+def provider_managers():
+    """The API server's manager, and on Airflow 3.3+ the task runtime's, which tasks use."""
     from airflow.providers_manager import ProvidersManager
 
-    manager = ProvidersManager()
-    assert "airflow-provider-cased" in manager.providers
-    hooks = manager.hooks
-    assert hooks["cased"].hook_class_name.endswith("CasedHook")
-    assert hooks["casedev"].hook_class_name.endswith("CaseDevHook")
-    assert hooks["cased"].connection_id_attribute_name == "cased_conn_id"
+    yield ProvidersManager()
+    try:
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    except ImportError:
+        return
+    yield ProvidersManagerTaskRuntime()
+
+
+# Airflow 3.3 deprecates ProvidersManager.hooks, but its API server still reads it.
+@pytest.mark.filterwarnings("ignore:ProvidersManager.hooks is deprecated")
+def test_providers_manager_sees_both_connection_types():
+    for manager in provider_managers():
+        assert "airflow-provider-cased" in manager.providers, type(manager)
+        hooks = manager.hooks
+        assert hooks["cased"].hook_class_name.endswith("CasedHook")
+        assert hooks["casedev"].hook_class_name.endswith("CaseDevHook")
+        assert hooks["cased"].connection_id_attribute_name == "cased_conn_id"
 
 
 def test_connection_form_declared_for_both_ui_generations():
