@@ -332,6 +332,11 @@ class Attempts:
             raise error_from_answer(self.config, self.request, status, body, headers)
         return self._retrying(f"answered HTTP {status}", delay)
 
+    def decoded(self, status: int, headers: Any, body: bytes) -> Any:
+        """The JSON of the successful answer ``answered`` accepted."""
+        content_type = headers.get("Content-Type", "") if headers is not None else ""
+        return decode_answer(self.config, self.request, status, body, content_type)
+
     def failed(self, failure: Failure | None, cause: BaseException) -> float:
         if failure is None:  # a mistake on our side (bad URL...), not worth repeating
             raise error_from_failure(self.config, self.request, Failure.NOT_SENT, cause) from cause

@@ -12,7 +12,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._http import ApiRequest, Attempts, ClientConfig, Failure, decode_answer
+from airflow_provider_cased._http import ApiRequest, Attempts, ClientConfig, Failure
 
 if TYPE_CHECKING:
     import requests
@@ -98,13 +98,7 @@ class SyncTransport:
             else:
                 retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
                 if retry_in is None:
-                    return decode_answer(
-                        self.config,
-                        request,
-                        answer.status_code,
-                        answer.content,
-                        answer.headers.get("Content-Type", ""),
-                    )
+                    return attempts.decoded(answer.status_code, answer.headers, answer.content)
                 delay = retry_in
             time.sleep(delay)
 
@@ -200,12 +194,6 @@ class AsyncTransport:
             else:
                 retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
                 if retry_in is None:
-                    return decode_answer(
-                        self.config,
-                        request,
-                        answer.status_code,
-                        answer.content,
-                        answer.headers.get("Content-Type", ""),
-                    )
+                    return attempts.decoded(answer.status_code, answer.headers, answer.content)
                 delay = retry_in
             await asyncio.sleep(delay)

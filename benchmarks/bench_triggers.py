@@ -35,6 +35,7 @@ from _common import (
 )
 
 POLL = 2.0
+TARGET_TRIGGERS = 1000  # the targets hold up to this many; above, growth is reported
 TARGET_P99_SLACK = 1.0  # p99 delay <= poll interval + 1 s
 TARGET_RSS_MB = 250.0
 TARGET_CONNECTIONS = 10
@@ -150,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             r = measure("cased", Path(sys.executable), n, Path(tmp), args)
             results["cased"][str(n)] = r
             show(r, args.poll)
-            print(f"        targets: {verdict(r, args.poll)}")
+            if n <= TARGET_TRIGGERS:
+                print(f"        targets: {verdict(r, args.poll)}")
+            else:
+                # The targets are set for 1,000 (Airflow's default triggerer capacity).
+                print(f"        no target above {TARGET_TRIGGERS} triggers: growth is reported")
         for n in baseline:
             if anchor is None:
                 print("  anchor venv unavailable: dbt Cloud baseline skipped")

@@ -1,8 +1,9 @@
 """When a task fails, start a Cased agent session to investigate it.
 
-``check_inventory_feed`` fails on purpose; its failure callback asks a Cased
-agent why. The clean-up task runs whatever happened (``all_done``), so the
-DAG run itself ends in success once the investigation has been requested.
+``check_inventory_feed`` fails on purpose (the traceback in its log is
+expected); its failure callback asks a Cased agent why. The clean-up task runs
+whatever happened (``all_done``), so the DAG run itself ends in success once
+the investigation has been requested.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def check_inventory_feed() -> None:
 
 with DAG(
     dag_id="cased_agent_session_on_failure",
+    doc_md=__doc__,
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,

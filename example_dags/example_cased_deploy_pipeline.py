@@ -35,6 +35,7 @@ def deploy(version: str) -> str:
 
 with DAG(
     dag_id="cased_deploy_pipeline",
+    doc_md=__doc__,
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,

@@ -15,6 +15,7 @@ WORKFLOWS = {"cost": "wf_weekly_cost_review", "deploys": "wf_deploy_watcher"}
 
 with DAG(
     dag_id="cased_fan_in_sensors",
+    doc_md=__doc__,
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,

@@ -14,6 +14,7 @@ POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
 
 with DAG(
     dag_id="cased_weekly_workflow_run",
+    doc_md=__doc__,
     schedule="@weekly",
     start_date=datetime(2024, 1, 1),
     catchup=False,

@@ -19,6 +19,7 @@ POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
 
 with DAG(
     dag_id="casedev_action_pipeline",
+    doc_md=__doc__,
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,

@@ -46,8 +46,9 @@ def main() -> int:
         outcomes = {}
         for dag_id in sorted(bag.dag_ids):
             started = time.monotonic()
-            print(f"\n=== {dag_id}", flush=True)
-            dag_run = bag.get_dag(dag_id).test()
+            dag = bag.get_dag(dag_id)
+            print(f"\n=== {dag_id}: {(dag.doc_md or '').strip()}", flush=True)
+            dag_run = dag.test()
             state = str(getattr(dag_run.state, "value", dag_run.state))
             outcomes[dag_id] = (state, time.monotonic() - started)
 
