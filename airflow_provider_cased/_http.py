@@ -334,8 +334,9 @@ class Attempts:
 
     def decoded(self, status: int, headers: Any, body: bytes) -> Any:
         """The JSON of the successful answer ``answered`` accepted."""
-        content_type = headers.get("Content-Type", "") if headers is not None else ""
-        return decode_answer(self.config, self.request, status, body, content_type)
+        return decode_answer(
+            self.config, self.request, status, body, headers.get("Content-Type", "")
+        )
 
     def failed(self, failure: Failure | None, cause: BaseException) -> float:
         if failure is None:  # a mistake on our side (bad URL...), not worth repeating
