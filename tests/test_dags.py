@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ from airflow_provider_cased.testing import Fault
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
+
+# Airflow 3.1's dag.test() (3.0's too, by its code) runs tasks in process without
+# putting the exception in the failure callback's context; its deployed task
+# runner does, and so do 2.11 and 3.3 in dag.test().
+_AIRFLOW = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
+DAG_TEST_PASSES_EXCEPTION_TO_CALLBACKS = not (3, 0) <= _AIRFLOW < (3, 2)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +97,10 @@ def test_example_dag_succeeds(bag, emu, dag_id):
         assert tasks["check_inventory_feed"] == "failed"
         [session] = emu.agent_sessions.values()
         assert "check_inventory_feed" in session["prompt"]
-        assert "stale" in session["context"]["error"]
+        if DAG_TEST_PASSES_EXCEPTION_TO_CALLBACKS:
+            assert "stale" in session["context"]["error"]
+        else:
+            assert "error" not in session["context"]
 
 
 def test_run_completes_with_templated_nested_context(bag, emu, deferrable):
