@@ -151,3 +151,27 @@ def test_triggers_starting_together_build_one_client_off_the_event_loop(emulator
     clients, loop_thread = asyncio.run(many_at_once())
     assert len({id(c) for c in clients}) == 1
     assert len(built_on) == 1 and built_on[0] != loop_thread
+
+
+def test_polls_far_apart_reuse_the_idle_connection(emulator):
+    """httpx drops idle connections after 5 s by default: a new TLS handshake per poll."""
+    from airflow_provider_cased._http import build_request
+    from airflow_provider_cased._transport import AsyncTransport
+    from airflow_provider_cased.hooks.cased import ENDPOINTS
+
+    hook = CasedHook()
+    run = hook.trigger_workflow_run("wf_weekly_cost_review")
+    request = build_request(
+        ENDPOINTS["get_workflow_run"],
+        {"workflow_id": "wf_weekly_cost_review", "run_id": run["id"]},
+    )
+    before = emulator.connections_opened
+
+    async def two_polls_apart():
+        transport = AsyncTransport(hook.config)
+        await transport.send(request)
+        await asyncio.sleep(6)
+        await transport.send(request)
+
+    asyncio.run(two_polls_apart())
+    assert emulator.connections_opened - before == 1
