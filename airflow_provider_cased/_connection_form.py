@@ -44,6 +44,14 @@ _COMMON_FIELDS: dict[str, dict[str, Any]] = {
         ),
         "schema": {"type": ["number", "null"], "minimum": 0, "default": DEFAULT_RETRY_DELAY},
     },
+    "allow_plain_http": {
+        "label": "Allow plain HTTP",
+        "description": (
+            "Send the API key over http:// to a host other than this machine, e.g. a trusted "
+            "proxy on a private network. Off by default: only https:// or loopback."
+        ),
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
 }
 
 CASED_FIELDS: dict[str, dict[str, Any]] = {
@@ -109,7 +117,7 @@ def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
     try:
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import FloatField, IntegerField, StringField
+        from wtforms import BooleanField, FloatField, IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
     except ImportError:  # no FAB UI here (a worker, or 3.2+): the provider-info fields apply
         return {}
@@ -122,7 +130,13 @@ def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "widget": BS3TextFieldWidget(),
             "default": schema.get("default"),
         }
-        if "integer" in kinds:
+        if "boolean" in kinds:
+            widgets[name] = BooleanField(
+                lazy_gettext(spec["label"]),
+                description=spec["description"],
+                default=schema.get("default"),
+            )
+        elif "integer" in kinds:
             widgets[name] = IntegerField(
                 lazy_gettext(spec["label"]), validators=[Optional(), NumberRange(min=0)], **common
             )

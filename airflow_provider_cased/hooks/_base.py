@@ -43,6 +43,56 @@ def extra_number(
     return number
 
 
+def extra_flag(extras: dict[str, Any], name: str, conn_id: str) -> bool:
+    value = extras.get(name)
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise CasedInputError(
+        f"Extra '{name}' of Airflow connection '{conn_id}' must be true or false; got {value!r}"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_scheme(base_url: str, conn_id: str, allow_plain_http: bool) -> None:
+    """The API key travels only over TLS, or to this machine, unless the user says otherwise."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return
+    if scheme != "http":
+        raise CasedInputError(
+            f"Base URL (host) of Airflow connection '{conn_id}' must start with https://; "
+            f"got {base_url!r}"
+        )
+    if allow_plain_http or is_loopback(parts.hostname or ""):
+        return
+    raise CasedInputError(
+        f"Base URL (host) of Airflow connection '{conn_id}' is plain http:// to "
+        f"{parts.hostname!r}: the API key would travel unencrypted. Use https://, or, for a "
+        "trusted plain-HTTP proxy, set the connection extra allow_plain_http to true. "
+        "No request was sent"
+    )
+
+
 def base_url_from_connection(conn: Any, default_host: str) -> str:
     host = (conn.host or "").strip()
     if not host:
@@ -91,9 +141,11 @@ class ApiHookBase(BaseHook):
             )
         extras = conn.extra_dejson or {}
         timeout = extra_number(extras, "request_timeout", DEFAULT_REQUEST_TIMEOUT, conn_id)
+        base_url = base_url_from_connection(conn, cls.default_host)
+        check_scheme(base_url, conn_id, extra_flag(extras, "allow_plain_http", conn_id))
         return ClientConfig(
             conn_id=conn_id,
-            base_url=base_url_from_connection(conn, cls.default_host),
+            base_url=base_url,
             api_key=api_key.strip(),
             auth_scheme=cls.auth_scheme_from(extras, conn_id),
             connect_timeout=min(10.0, timeout) if timeout else 10.0,
@@ -158,13 +210,14 @@ class ApiHookBase(BaseHook):
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        retry: bool = True,
     ) -> Any:
         with self.checking_inputs():
             prepared = build_request(endpoint, ids, params=params, json=json)
-        return self.send(prepared)
+        return self.send(prepared, retry=retry)
 
-    def send(self, request: ApiRequest) -> Any:
-        return self.transport.send(request)
+    def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
+        return self.transport.send(request, retry=retry)
 
     def paginate(
         self,

@@ -238,9 +238,18 @@ class CasedHook(ApiHookBase):
             ENDPOINTS["list_workflow_runs"], {"workflow_id": workflow_id}, params=params
         )
 
-    def get_workflow_run(self, workflow_id: str, run_id: str) -> dict[str, Any]:
+    def get_workflow_run(
+        self, workflow_id: str, run_id: str, *, retry: bool = True
+    ) -> dict[str, Any]:
+        """One run (``GET .../runs/{run_id}/``).
+
+        :param retry: retry transient failures by the connection's retry policy; status
+            waits pass False because they back off on their own clock.
+        """
         return self.request(
-            ENDPOINTS["get_workflow_run"], {"workflow_id": workflow_id, "run_id": run_id}
+            ENDPOINTS["get_workflow_run"],
+            {"workflow_id": workflow_id, "run_id": run_id},
+            retry=retry,
         )
 
     def find_run_by_trigger_name(

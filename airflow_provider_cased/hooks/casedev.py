@@ -98,9 +98,13 @@ class CaseDevHook(ApiHookBase):
             )
         return self.request(ENDPOINTS["execute_action"], {"action_id": action_id}, json=body)
 
-    def get_execution(self, execution_id: str) -> dict[str, Any]:
-        """An execution's status and result (camelCase, as the API sends it)."""
-        return self.request(ENDPOINTS["get_execution"], {"execution_id": execution_id})
+    def get_execution(self, execution_id: str, *, retry: bool = True) -> dict[str, Any]:
+        """An execution's status and result (camelCase, as the API sends it).
+
+        :param retry: retry transient failures by the connection's retry policy; status
+            waits pass False because they back off on their own clock.
+        """
+        return self.request(ENDPOINTS["get_execution"], {"execution_id": execution_id}, retry=retry)
 
     def delete_action(self, action_id: str) -> dict[str, Any]:
         """Delete an action definition; an empty (204) answer gives ``{}``."""

@@ -237,7 +237,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
 
     def fetch_status(self, remote_id: str) -> dict[str, Any]:
         assert self.resolved_workflow_id is not None
-        return self.hook.get_workflow_run(self.resolved_workflow_id, remote_id)
+        return self.hook.get_workflow_run(self.resolved_workflow_id, remote_id, retry=False)
 
     def make_trigger(self, remote_id: str, end_time: float | None) -> CasedWorkflowRunTrigger:
         from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger

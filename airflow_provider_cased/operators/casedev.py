@@ -142,7 +142,7 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
         return execution_state(answer)
 
     def fetch_status(self, remote_id: str) -> dict[str, Any]:
-        return self.hook.get_execution(remote_id)
+        return self.hook.get_execution(remote_id, retry=False)
 
     def make_trigger(self, remote_id: str, end_time: float | None) -> CaseDevActionExecutionTrigger:
         from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger

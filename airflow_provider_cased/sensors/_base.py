@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._waiting import failure_message, validate_event
+from airflow_provider_cased._waiting import Waiter, failure_message, validate_event
 from airflow_provider_cased.compat import AirflowSkipException, BaseSensorOperator, Context
 from airflow_provider_cased.exceptions import (
+    CasedApiError,
     CasedProviderError,
     CasedRemoteFailure,
     CasedTimeoutError,
@@ -55,8 +57,18 @@ class RemoteStatusSensor(BaseSensorOperator):
             method_name="execute_complete",
         )
 
+    @cached_property
+    def _watch(self) -> Waiter:
+        # Carries an API outage across pokes: logged once when it starts and once when it ends.
+        return Waiter(self.state_of, self.remote_id, float(self.poke_interval), None, self.log)
+
     def poke(self, context: Context) -> bool:
-        answer = self.fetch_status()
+        try:
+            answer = self.fetch_status()
+        except CasedApiError as error:
+            self._watch.failed(error)  # raises unless the trouble can heal
+            return False
+        self._watch.check(answer)
         state = self.state_of(answer)
         if state.is_terminal and not state.is_successful:
             self._fail(

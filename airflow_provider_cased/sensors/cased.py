@@ -50,7 +50,7 @@ class CasedWorkflowRunSensor(RemoteStatusSensor):
         return str(self.run_id)
 
     def fetch_status(self) -> dict[str, Any]:
-        return self.hook.get_workflow_run(self.workflow_id, self.run_id)
+        return self.hook.get_workflow_run(self.workflow_id, self.run_id, retry=False)
 
     def state_of(self, answer: dict[str, Any]) -> RemoteState:
         return run_state(answer)

@@ -43,7 +43,7 @@ class CaseDevActionExecutionSensor(RemoteStatusSensor):
         return str(self.execution_id)
 
     def fetch_status(self) -> dict[str, Any]:
-        return self.hook.get_execution(self.execution_id)
+        return self.hook.get_execution(self.execution_id, retry=False)
 
     def state_of(self, answer: dict[str, Any]) -> RemoteState:
         return execution_state(answer)

@@ -10,7 +10,11 @@ from airflow_provider_cased._http import ApiRequest
 from airflow_provider_cased._transport import AsyncTransport
 from airflow_provider_cased._waiting import Waiter, make_event
 from airflow_provider_cased.compat import BaseTrigger, TriggerEvent, aget_connection
-from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutError
+from airflow_provider_cased.exceptions import (
+    CasedApiError,
+    CasedProviderError,
+    CasedTimeoutError,
+)
 from airflow_provider_cased.states import RemoteState
 
 
@@ -57,10 +61,15 @@ class RemoteWaitTrigger(BaseTrigger):
             )
             request = self.request()
             while True:
-                answer = await transport.send(request)
-                delay = waiter.check(answer)
-                if delay is None:
-                    break
+                try:
+                    answer = await transport.send(request, retry=False)
+                except CasedApiError as error:
+                    delay = waiter.failed(error)
+                else:
+                    next_poll = waiter.check(answer)
+                    if next_poll is None:
+                        break
+                    delay = next_poll
                 await asyncio.sleep(delay)
         except CasedTimeoutError as exc:
             yield TriggerEvent(make_event("timeout", self.kind, self.remote_id, message=str(exc)))
