@@ -26,7 +26,11 @@ _COMMON_FIELDS: dict[str, dict[str, Any]] = {
     "request_timeout": {
         "label": "Request timeout (seconds)",
         "description": "How long to wait for each answer before retrying or failing. Default 60.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": DEFAULT_REQUEST_TIMEOUT},
+        "schema": {
+            "type": ["number", "null"],
+            "minimum": 1,
+            "default": DEFAULT_REQUEST_TIMEOUT,
+        },
     },
     "retry_limit": {
         "label": "Retry limit",
@@ -79,7 +83,11 @@ CASEDEV_FIELDS: dict[str, dict[str, Any]] = {
             "How long a synchronous action execute may hold the request. case.dev allows up to "
             "5 minutes, so the default is 330."
         ),
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": DEFAULT_EXECUTE_TIMEOUT},
+        "schema": {
+            "type": ["number", "null"],
+            "minimum": 1,
+            "default": DEFAULT_EXECUTE_TIMEOUT,
+        },
     },
 }
 
@@ -138,11 +146,15 @@ def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
             )
         elif "integer" in kinds:
             widgets[name] = IntegerField(
-                lazy_gettext(spec["label"]), validators=[Optional(), NumberRange(min=0)], **common
+                lazy_gettext(spec["label"]),
+                validators=[Optional(), NumberRange(min=schema.get("minimum", 0))],
+                **common,
             )
         elif "number" in kinds:
             widgets[name] = FloatField(
-                lazy_gettext(spec["label"]), validators=[Optional(), NumberRange(min=0)], **common
+                lazy_gettext(spec["label"]),
+                validators=[Optional(), NumberRange(min=schema.get("minimum", 0))],
+                **common,
             )
         else:
             widgets[name] = StringField(lazy_gettext(spec["label"]), **common)

@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow_provider_cased._http import MAX_RETRY_AFTER_SECONDS
 from airflow_provider_cased.exceptions import CasedApiError, CasedRemoteFailure, CasedTimeoutError
-from airflow_provider_cased.states import RemoteState
+from airflow_provider_cased.states import RemoteSpec, RemoteState
 
 EVENT_STATUSES = ("success", "failed", "timeout", "error")
 # While the API is in trouble, polls back off up to this many poll intervals apart.
@@ -29,19 +29,19 @@ def deadline_from_timeout(timeout: float | None) -> float | None:
 class Waiter:
     def __init__(
         self,
-        state_of: Callable[[dict[str, Any]], RemoteState],
+        spec: RemoteSpec,
         remote_id: str,
         poll_interval: float,
         end_time: float | None,
         log: Any,
     ) -> None:
-        self.state_of = state_of
+        self.spec = spec
         self.remote_id = remote_id
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.log = log
         self._warned_statuses: set[str] = set()
-        self.label = state_of({}).kind.label
+        self.label = spec.label
         self._trouble_since: float | None = None
         self._failed_polls = 0
 
@@ -99,7 +99,7 @@ class Waiter:
             raise CasedApiError(
                 f"Status of {self.remote_id} came back as {type(answer).__name__}, not an object"
             )
-        state = self.state_of(answer)
+        state = self.spec.state(answer)
         label = self.label
         if state.is_terminal:
             return None
@@ -127,7 +127,7 @@ class Waiter:
 
 def failure_message(state: RemoteState, remote_id: str, answer: dict[str, Any], link: str) -> str:
     detail = answer.get("error") or answer.get("message")
-    text = f"{state.kind.label.capitalize()} {remote_id} ended with status {state.status!r}"
+    text = f"{state.spec.label.capitalize()} {remote_id} ended with status {state.status!r}"
     if detail:
         text += f": {detail}"
     if link:

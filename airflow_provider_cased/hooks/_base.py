@@ -16,8 +16,8 @@ from airflow_provider_cased._connection_form import (
     ui_field_behaviour,
 )
 from airflow_provider_cased._http import ApiRequest, ClientConfig, Endpoint, build_request
-from airflow_provider_cased._transport import SyncTransport
-from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseHook
+from airflow_provider_cased._transport import AsyncTransport, SyncTransport
+from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseHook, aget_connection
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 
 PAGE_SIZE = 100
@@ -26,7 +26,13 @@ USER_AGENT = f"airflow-provider-cased/{__version__} apache-airflow/{AIRFLOW_VERS
 
 
 def extra_number(
-    extras: dict[str, Any], name: str, default: float, conn_id: str, *, integer: bool = False
+    extras: dict[str, Any],
+    name: str,
+    default: float,
+    conn_id: str,
+    *,
+    integer: bool = False,
+    positive: bool = False,
 ) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -35,8 +41,10 @@ def extra_number(
         number = int(value) if integer else float(value)
     except (TypeError, ValueError):
         number = -1
-    if isinstance(value, bool) or number < 0 or (integer and float(value) != number):
-        kind = "a whole number >= 0" if integer else "a number of seconds >= 0"
+    too_small = number <= 0 if positive else number < 0
+    if isinstance(value, bool) or too_small or (integer and float(value) != number):
+        bound = "> 0" if positive else ">= 0"
+        kind = f"a whole number {bound}" if integer else f"a number of seconds {bound}"
         raise CasedInputError(
             f"Extra '{name}' of Airflow connection '{conn_id}' must be {kind}; got {value!r}"
         )
@@ -120,6 +128,7 @@ class ApiHookBase(BaseHook):
         super().__init__()
         self.conn_id = conn_id
         self._transport: SyncTransport | None = None
+        self._async_transport: AsyncTransport | None = None
 
     # Connection form (Airflow 2.11-3.1; 3.2+ reads the same tables from provider info).
     @classmethod
@@ -140,7 +149,10 @@ class ApiHookBase(BaseHook):
                 f"Airflow connection '{conn_id}' has no API key: set its password (API key) field"
             )
         extras = conn.extra_dejson or {}
-        timeout = extra_number(extras, "request_timeout", DEFAULT_REQUEST_TIMEOUT, conn_id)
+        # A zero timeout is no timeout to requests/httpx: it would fail every request.
+        timeout = extra_number(
+            extras, "request_timeout", DEFAULT_REQUEST_TIMEOUT, conn_id, positive=True
+        )
         base_url = base_url_from_connection(conn, cls.default_host)
         check_scheme(base_url, conn_id, extra_flag(extras, "allow_plain_http", conn_id))
         return ClientConfig(
@@ -148,7 +160,7 @@ class ApiHookBase(BaseHook):
             base_url=base_url,
             api_key=api_key.strip(),
             auth_scheme=cls.auth_scheme_from(extras, conn_id),
-            connect_timeout=min(10.0, timeout) if timeout else 10.0,
+            connect_timeout=min(10.0, timeout),
             read_timeout=timeout,
             long_read_timeout=cls.long_read_timeout_from(extras, conn_id, timeout),
             retry_limit=extra_number(
@@ -177,6 +189,12 @@ class ApiHookBase(BaseHook):
         # Read once per hook: later calls reuse it rather than fetching the connection again.
         return self.client_config(self.get_connection(self.conn_id))
 
+    async def aconfig(self) -> ClientConfig:
+        """``config`` for async callers: never the sync getter, which blocks the event loop."""
+        if "config" not in self.__dict__:
+            self.__dict__["config"] = self.client_config(await aget_connection(self.conn_id))
+        return self.config
+
     @property
     def base_url(self) -> str:
         return self.config.base_url
@@ -188,6 +206,7 @@ class ApiHookBase(BaseHook):
         return self._transport
 
     def close(self) -> None:
+        """Close the kept HTTP session (operators do at the end of ``execute``)."""
         if self._transport is not None:
             self._transport.close()
 
@@ -218,6 +237,22 @@ class ApiHookBase(BaseHook):
 
     def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
         return self.transport.send(request, retry=retry)
+
+    async def arequest(
+        self,
+        endpoint: Endpoint,
+        ids: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        retry: bool = True,
+    ) -> Any:
+        """``request`` over the event loop's shared async client (for triggers)."""
+        with self.checking_inputs():
+            prepared = build_request(endpoint, ids, params=params, json=json)
+        if self._async_transport is None:
+            self._async_transport = AsyncTransport(await self.aconfig(), self.log)
+        return await self._async_transport.send(prepared, retry=retry)
 
     def paginate(
         self,
