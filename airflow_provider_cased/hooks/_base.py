@@ -222,6 +222,18 @@ class ApiHookBase(BaseHook):
                 f"{exc} [connection '{self.conn_id}'; no request was sent]"
             ) from None
 
+    def prepare(
+        self,
+        endpoint: Endpoint,
+        ids: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> ApiRequest:
+        """The request for an endpoint; a bad id is an error naming the connection."""
+        with self.checking_inputs():
+            return build_request(endpoint, ids, params=params, json=json)
+
     def request(
         self,
         endpoint: Endpoint,
@@ -231,28 +243,16 @@ class ApiHookBase(BaseHook):
         json: Any = None,
         retry: bool = True,
     ) -> Any:
-        with self.checking_inputs():
-            prepared = build_request(endpoint, ids, params=params, json=json)
-        return self.send(prepared, retry=retry)
+        return self.send(self.prepare(endpoint, ids, params=params, json=json), retry=retry)
 
     def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
         return self.transport.send(request, retry=retry)
 
-    async def arequest(
-        self,
-        endpoint: Endpoint,
-        ids: dict[str, Any] | None = None,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        retry: bool = True,
-    ) -> Any:
-        """``request`` over the event loop's shared async client (for triggers)."""
-        with self.checking_inputs():
-            prepared = build_request(endpoint, ids, params=params, json=json)
+    async def asend(self, request: ApiRequest, *, retry: bool = True) -> Any:
+        """``send`` over the event loop's shared async client (for triggers)."""
         if self._async_transport is None:
             self._async_transport = AsyncTransport(await self.aconfig(), self.log)
-        return await self._async_transport.send(prepared, retry=retry)
+        return await self._async_transport.send(request, retry=retry)
 
     def paginate(
         self,

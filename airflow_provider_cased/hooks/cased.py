@@ -12,7 +12,7 @@ from airflow_provider_cased._connection_form import (
     CASED_KEY_HINT,
     DEFAULT_AGENT_SESSIONS_PATH,
 )
-from airflow_provider_cased._http import Endpoint, build_request
+from airflow_provider_cased._http import Endpoint
 from airflow_provider_cased._start_once import send_run_request
 from airflow_provider_cased._validation import (
     TRIGGERED_BY_VALUES,
@@ -213,9 +213,9 @@ class CasedHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = RunBody(triggered_by=triggered_by, trigger_name=trigger_name, context=context)
-            request = build_request(
-                ENDPOINTS["trigger_workflow_run"], {"workflow_id": workflow_id}, json=body.json()
-            )
+        request = self.prepare(
+            ENDPOINTS["trigger_workflow_run"], {"workflow_id": workflow_id}, json=body.json()
+        )
         return send_run_request(self, request, workflow_id, body.trigger_name)
 
     def list_workflow_runs(
@@ -261,11 +261,10 @@ class CasedHook(ApiHookBase):
         self, workflow_id: str, run_id: str, *, retry: bool = True
     ) -> dict[str, Any]:
         """``get_workflow_run`` for triggers, over the event loop's shared client."""
-        answer: dict[str, Any] = await self.arequest(
-            ENDPOINTS["get_workflow_run"],
-            {"workflow_id": workflow_id, "run_id": run_id},
-            retry=retry,
+        request = self.prepare(
+            ENDPOINTS["get_workflow_run"], {"workflow_id": workflow_id, "run_id": run_id}
         )
+        answer: dict[str, Any] = await self.asend(request, retry=retry)
         return answer
 
     def find_run_by_trigger_name(

@@ -117,9 +117,8 @@ class CaseDevHook(ApiHookBase):
 
     async def a_get_execution(self, execution_id: str, *, retry: bool = True) -> dict[str, Any]:
         """``get_execution`` for triggers, over the event loop's shared client."""
-        answer: dict[str, Any] = await self.arequest(
-            ENDPOINTS["get_execution"], {"execution_id": execution_id}, retry=retry
-        )
+        request = self.prepare(ENDPOINTS["get_execution"], {"execution_id": execution_id})
+        answer: dict[str, Any] = await self.asend(request, retry=retry)
         return answer
 
     def delete_action(self, action_id: str) -> dict[str, Any]:
