@@ -1,4 +1,7 @@
-"""Weekly Cased workflow run, by name, waiting in the triggerer (deferrable)."""
+"""Weekly Cased workflow run, by name, waiting in the triggerer (deferrable).
+
+Its asset event carries the outcome (run id, status, Cased link): the DAG
+``cased_cost_review_follow_up`` is scheduled on it and reads them."""
 
 from __future__ import annotations
 
@@ -8,6 +11,13 @@ from datetime import datetime
 from airflow import DAG
 
 from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
+
+try:
+    from airflow.sdk import Asset
+except ImportError:  # Airflow 2.x calls assets datasets
+    from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
+
+COST_REVIEW = Asset("cased://workflows/weekly-cost-review")
 
 # 30 s between status checks in production; the demo and tests poll faster.
 POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
@@ -31,4 +41,6 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=2 * 60 * 60,
+        warn_after=60 * 60,
+        outlets=[COST_REVIEW],
     )

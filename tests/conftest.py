@@ -60,9 +60,12 @@ def airflow_db() -> None:
 
 @pytest.fixture
 def emulator(cased_emulator_session):  # type: ignore[no-untyped-def]
-    """The session's emulator, reset to its seeded state for this test."""
+    """The session's emulator, reset to its seeded state (and settings) for this test."""
+    run_seconds = cased_emulator_session.run_seconds
     cased_emulator_session.reset()
     yield cased_emulator_session
+    cased_emulator_session.run_seconds = run_seconds
+    cased_emulator_session.set_rate_limit(None)
     cased_emulator_session.reset()
 
 
