@@ -3,7 +3,6 @@ for all of them with sensors (deferred: no worker slot is held while they run)."
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from airflow import DAG
@@ -14,7 +13,6 @@ from airflow_provider_cased.operators.cased import (
 )
 from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedWorkflowRunSensor
 
-POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
 WORKFLOWS = {"cost": "wf_weekly_cost_review", "deploys": "wf_deploy_watcher"}
 
 with DAG(
@@ -36,9 +34,8 @@ with DAG(
             task_id=f"wait_{name}",
             workflow_id=workflow_id,
             run_id=f"{{{{ ti.xcom_pull(task_ids='start_{name}')['id'] }}}}",
-            poke_interval=POLL_INTERVAL,
+            poke_interval=30,
             timeout=60 * 60,
-            mode="reschedule" if POLL_INTERVAL >= 60 else "poke",
             deferrable=True,
         )
         start >> wait
@@ -51,8 +48,7 @@ with DAG(
     triage >> CasedAgentSessionSensor(
         task_id="wait_triage",
         session_id="{{ ti.xcom_pull(task_ids='start_triage')['session_id'] }}",
-        poke_interval=POLL_INTERVAL,
+        poke_interval=30,
         timeout=60 * 60,
-        mode="reschedule" if POLL_INTERVAL >= 60 else "poke",
         deferrable=True,
     )

@@ -5,7 +5,6 @@ Its asset event carries the outcome (run id, status, Cased link): the DAG
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from airflow import DAG
@@ -19,8 +18,6 @@ except ImportError:  # Airflow 2.x calls assets datasets
 
 COST_REVIEW = Asset("cased://workflows/weekly-cost-review")
 
-# 30 s between status checks in production; the demo and tests poll faster.
-POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
 
 with DAG(
     dag_id="cased_weekly_workflow_run",
@@ -39,7 +36,7 @@ with DAG(
             "filters": {"env": "production"},
         },
         deferrable=True,
-        poll_interval=POLL_INTERVAL,
+        poll_interval=30,
         timeout=2 * 60 * 60,
         warn_after=60 * 60,
         outlets=[COST_REVIEW],

@@ -376,3 +376,30 @@ def test_asset_events_carry_the_outcome(bag, emu, deferrable):
     exec_extra = _asset_event_extras("casedev://actions/action_contract_review")[-1]
     assert exec_extra["execution_id"] == execution["id"] and exec_extra["status"] == "completed"
     assert isinstance(exec_extra["duration_ms"], int) and "output" not in exec_extra
+
+
+def test_examples_poll_as_in_production_and_the_test_policy_shortens_it(bag):
+    import ast
+
+    source = (ROOT / "example_dags" / "example_cased_weekly_workflow.py").read_text()
+    assert "poll_interval=30" in source and "getenv" not in source
+    ast.parse(source)
+    # The shipped cluster policy (installed in the tests' AIRFLOW_HOME) shortens waits.
+    task = bag.get_dag("cased_weekly_workflow_run").get_task("weekly_cost_review")
+    assert task.poll_interval == 0.5
+    sensor = bag.get_dag("cased_fan_in_sensors").get_task("wait_cost")
+    assert sensor.poke_interval == 0.5
+
+
+def test_policy_leaves_other_tasks_and_faster_waits_alone():
+    from types import SimpleNamespace
+
+    from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
+    from airflow_provider_cased.testing.policy import task_policy
+
+    fast = CasedWorkflowRunOperator(task_id="f", workflow_id="wf", poll_interval=0.1)
+    task_policy(fast)
+    assert fast.poll_interval == 0.1
+    other = SimpleNamespace(poll_interval=30)  # not this provider's
+    task_policy(other)
+    assert other.poll_interval == 30
