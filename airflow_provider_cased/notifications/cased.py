@@ -9,20 +9,38 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased._validation import DeploymentBody, SessionBody
 from airflow_provider_cased.compat import BaseNotifier, Context
+from airflow_provider_cased.exceptions import CasedApiError
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
 
-# Airflow states a callback sees -> the deployment status Cased expects.
-_STATUS_FROM_STATE = {
+# Every Airflow task/DAG-run state -> the deployment status Cased records. Sending no
+# status would make Cased record "success", so none is left out: a task that will be
+# retried (or rescheduled, or deferred) is still "running", not done.
+STATUS_FROM_STATE = {
     "success": "success",
     "failed": "failure",
     "upstream_failed": "failure",
+    "up_for_retry": "running",
+    "up_for_reschedule": "running",
+    "restarting": "running",
+    "deferred": "running",
+    "awaiting_input": "running",
     "running": "running",
     "queued": "pending",
     "scheduled": "pending",
+    "none": "pending",
     "skipped": "cancelled",
+    "removed": "cancelled",
 }
+
+
+def deployment_status(state: str | None, failed: bool) -> str:
+    """The status for a state; one no table knows is "failure" when the callback saw an
+    error, else "running" (never a silent success)."""
+    if state in STATUS_FROM_STATE:
+        return STATUS_FROM_STATE[state]
+    return "failure" if failed else "running"
 
 
 def _state_of(context: Context) -> str | None:
@@ -107,8 +125,8 @@ class CasedDeploymentNotifier(_CasedNotifier):
         """The request fields for this callback: the notifier's, with defaults from the context."""
         fields = self._fields()
         facts = callback_facts(context)
-        if fields["status"] is None and facts["state"] in _STATUS_FROM_STATE:
-            fields["status"] = _STATUS_FROM_STATE[facts["state"]]
+        if fields["status"] is None:
+            fields["status"] = deployment_status(facts["state"], "error" in facts)
         if fields["external_url"] is None:
             fields["external_url"] = facts.get("log_url")
         if fields["event_metadata"] is None:
@@ -121,6 +139,10 @@ class CasedDeploymentNotifier(_CasedNotifier):
         try:
             with closing(self.hook) as hook:
                 answer = hook.notify_deployment(**self.fields_for(context))
+        except CasedApiError as error:
+            # Logged as an error, never raised: a notification must not change the outcome.
+            self.log.error("Could not send the Cased deployment notification: %s", error)
+            return
         except Exception:
             self.log.exception("Could not send the Cased deployment notification")
             return
