@@ -28,7 +28,8 @@ Control endpoints under ``/_emulator/`` (no authentication, never recorded)
 let another process drive an emulator started from the command line:
 ``GET health``, ``GET requests``, ``GET stats``, ``POST reset``,
 ``GET|POST|DELETE faults``, ``POST workflows``, ``POST actions``,
-``POST runs/{id}/status``, ``POST executions/{id}/status``, ``POST sessions/{id}/status``, ``POST switches``,
+``POST runs/{id}/status``, ``POST executions/{id}/status``,
+``POST sessions/{id}/status``, ``POST switches``,
 ``GET|POST|DELETE rate-limit``, ``GET runs`` (``?workflow=``),
 ``GET executions`` (``?action=``).
 
