@@ -209,6 +209,7 @@ def raise_if_failed(
             failure_message(state, remote_id, answer, link),
             remote_id=remote_id,
             status=state.status,
+            kind=state.spec.kind,
         )
 
 

@@ -405,3 +405,23 @@ def test_policy_leaves_other_tasks_and_faster_waits_alone():
     other = SimpleNamespace(poll_interval=30)  # not this provider's
     task_policy(other)
     assert other.poll_interval == 30
+
+
+# -- retry policy (Airflow 3.3, AIP-105) ------------------------------------------------------
+
+RETRY_POLICIES = _AIRFLOW >= (3, 3)
+
+
+def test_a_401_fails_at_once_instead_of_burning_retries(bag, emu):
+    emu.inject(Fault(method="POST", path="/api/v1/workflows/", status=401, times=0))
+    state, tasks = run_dag(bag, "t_run_retries_but_401_never_heals")
+    assert (state, tasks) == ("failed", {"run": "failed"})
+    posts = len(emu.requests_to("POST", "/api/v1/workflows/"))
+    assert posts == (1 if RETRY_POLICIES else 4), "retries=3: four tries without the policy"
+
+
+def test_a_failed_action_is_not_executed_again(bag, emu):
+    state, tasks = run_dag(bag, "t_failed_action_is_not_retried")
+    assert state == "failed", tasks
+    executes = len(emu.requests_to("POST", "/actions/v1/action_broken_ocr/execute"))
+    assert executes == (1 if RETRY_POLICIES else 3)

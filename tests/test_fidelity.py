@@ -159,3 +159,17 @@ def test_an_unknown_status_is_logged_again_while_it_lasts(monkeypatch):
         time.sleep(0.06)
     warned = [line for line in lines if "unknown status 'paused'" in line]
     assert len(warned) == 3 and "no timeout is set" in warned[0]
+
+
+def test_retry_policy_decisions():
+    from airflow_provider_cased.exceptions import CasedInputError, CasedRemoteFailure
+    from airflow_provider_cased.retry_policy import decide
+
+    assert decide(CasedApiError("x", status_code=401))[0] == "fail"
+    assert decide(CasedApiError("x", status_code=404))[0] == "fail"
+    assert decide(CasedApiError("x", status_code=429, retry_after=12.0))[:2] == ("retry", 12.0)
+    assert decide(CasedApiError("x", status_code=503))[0] == "default"
+    assert decide(CasedInputError("bad"))[0] == "fail"
+    assert decide(CasedRemoteFailure("f", kind="action_execution"))[0] == "fail"
+    assert decide(CasedRemoteFailure("f", kind="workflow_run"))[0] == "default"
+    assert decide(RuntimeError("?"))[0] == "default"

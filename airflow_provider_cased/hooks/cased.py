@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_cased._connection_form import (
@@ -37,6 +38,20 @@ ENDPOINTS = {
     ),
     "get_workflow_run": Endpoint("GET", "/api/v1/workflows/{workflow_id}/runs/{run_id}/"),
 }
+
+
+@contextmanager
+def _repository_hint() -> Iterator[None]:
+    """A 400 asking for repository_full_name says what to do about it."""
+    try:
+        yield
+    except CasedApiError as error:
+        if error.status_code == 400 and "repository_full_name" in (error.body or ""):
+            error.args = (
+                f"{error} — Cased requires repository_full_name ('org/repo') when the "
+                "organisation has more than one project: set it on the operator or notifier",
+            )
+        raise
 
 
 class CasedHook(ApiHookBase):
@@ -118,15 +133,17 @@ class CasedHook(ApiHookBase):
                 ref=ref,
                 event_metadata=event_metadata,
             )
-        try:
+        with _repository_hint():
             return self.request(ENDPOINTS["notify_deployment"], json=body.json())
-        except CasedApiError as error:
-            if error.status_code == 400 and "repository_full_name" in (error.body or ""):
-                error.args = (
-                    f"{error} — Cased requires repository_full_name ('org/repo') when the "
-                    "organisation has more than one project: set it on the operator or notifier",
-                )
-            raise
+
+    async def a_notify_deployment(self, deployment_request: str, **fields: Any) -> dict[str, Any]:
+        """``notify_deployment`` for the triggerer (Deadline Alert callbacks); same arguments."""
+        with self.checking_inputs():
+            body = DeploymentBody(deployment_request=deployment_request, **fields)
+        request = self.prepare(ENDPOINTS["notify_deployment"], json=body.json())
+        with _repository_hint():
+            answer: dict[str, Any] = await self.asend(request)
+        return answer
 
     def create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
@@ -139,14 +156,25 @@ class CasedHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
-        endpoint = Endpoint("POST", self.config.extras["agent_sessions_path"])
-        return self.request(endpoint, json=body.json())
+        return self.request(self._sessions_endpoint("POST"), json=body.json())
+
+    async def a_create_agent_session(
+        self, prompt: str, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``create_agent_session`` for the triggerer (Deadline Alert callbacks)."""
+        with self.checking_inputs():
+            body = SessionBody(prompt=prompt, context=context)
+        await self.aconfig()
+        answer: dict[str, Any] = await self.asend(
+            self.prepare(self._sessions_endpoint("POST"), json=body.json())
+        )
+        return answer
 
     def _sessions_endpoint(self, method: str, one: bool = False) -> Endpoint:
         path = self.config.extras["agent_sessions_path"]
         if one:
             return Endpoint(method, path + "{session_id}/")
-        return Endpoint(method, path, items_key="sessions")
+        return Endpoint(method, path, items_key=None if method == "POST" else "sessions")
 
     def get_agent_session(self, session_id: str, *, retry: bool = True) -> dict[str, Any]:
         """One agent session (``GET /api/v1/agent/sessions/{id}/``, under the connection's
