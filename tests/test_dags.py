@@ -363,6 +363,8 @@ def _asset_event_extras(uri: str) -> list[dict]:
 
 
 def test_asset_events_carry_the_outcome(bag, emu, deferrable):
+    if not AIRFLOW_3:  # 2.11's dag.test() records dataset events only for known datasets
+        bag.get_dag("t_outcome_in_asset_events").sync_to_db()
     state, tasks = run_dag(bag, "t_outcome_in_asset_events")
     assert state == "success", tasks
     [run] = emu.runs.values()
