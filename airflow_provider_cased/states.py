@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from importlib import import_module
 from typing import Any
 
@@ -81,11 +82,12 @@ class RemoteSpec:
     trigger_path: str
     session_link: bool = False
 
-    @property
+    # Computed once: every poll of every wait reads them.
+    @cached_property
     def ended_well(self) -> frozenset[str]:
         return self.succeeded | SUCCESS_SPELLINGS
 
-    @property
+    @cached_property
     def failed(self) -> frozenset[str]:
         known = {str(s.value) for s in self.statuses} | FAILURE_SPELLINGS
         return frozenset(known - self.in_progress - self.succeeded)

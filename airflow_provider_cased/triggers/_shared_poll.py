@@ -12,6 +12,8 @@ cancelled or redistributed trigger never leaves a poll behind.
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +73,11 @@ class WorkflowRunsPoll:
 
     async def _loop(self) -> None:
         failed_polls = 0
+        # Polls of many workflows started together would come in one burst every interval.
+        await asyncio.sleep(random.uniform(0, min(w.poll_interval for w in self.watches)))
         while self.watches:
             interval = min(w.poll_interval for w in self.watches)
+            began = time.monotonic()
             try:
                 await self._poll_once()
             except Exception as error:  # each watcher decides: wait on, or end with it
@@ -83,7 +88,8 @@ class WorkflowRunsPoll:
                 delay = trouble_backoff(interval, failed_polls, error) if transient else interval
             else:
                 failed_polls = 0
-                delay = interval
+                # One poll per interval, however long the poll itself took.
+                delay = max(0.0, interval - (time.monotonic() - began))
             await asyncio.sleep(delay)
 
     async def _poll_once(self) -> None:
