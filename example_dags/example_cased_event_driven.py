@@ -25,7 +25,13 @@ if AssetWatcher is not None:
             AssetWatcher(
                 name="cased_migration_check_failed",
                 trigger=CasedWorkflowRunEventTrigger(
-                    workflow_id="wf_flaky_migration_check", statuses=["failed"]
+                    workflow_id="wf_flaky_migration_check",
+                    statuses=["failed"],
+                    # 30 s rather than the default 60: the investigation starts within
+                    # half a minute of the failure, for one list call every 30 s (shared
+                    # by every watcher of this workflow on this connection). `make e2e`
+                    # waits for these events, so it also keeps that check short.
+                    poll_interval=30,
                 ),
             )
         ],

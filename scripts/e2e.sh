@@ -7,7 +7,10 @@
 #
 # then scripts/e2e/check.py triggers every example DAG through the REST API,
 # waits for the runs, checks the deferrable tasks went through the triggerer,
-# and drives headless Chromium through the UI (connection form, extra link).
+# and drives headless Chromium through the UI (connection form, extra link);
+# it also checks event-driven scheduling: runs started in the emulator from
+# outside Airflow start the asset-scheduled DAG through the triggerer, which it
+# restarts once (by pid, with the command line below) to check the watermark.
 #
 # Idempotent on a fresh machine: installs PostgreSQL and Chromium with apt-get
 # and the Postgres drivers (psycopg2 for the sync engine, asyncpg for Airflow
@@ -77,6 +80,8 @@ mkdir -p "$LOGS" "$SHOTS"
 log "Work dir: $WORK (logs in $LOGS, screenshots in $SHOTS)"
 
 SERVICES=() # "name:pid", in start order
+# check.py restarts the triggerer once and writes "name:pid" of what it started here.
+RESTARTED="$WORK/restarted-services"
 CHECK_PID=""
 HOLD_PID=""
 PG_STARTED=""
@@ -108,6 +113,9 @@ stop_all() {
     since=$(date +%s)
     [[ -n "$CHECK_PID" ]] && leaders+=("$CHECK_PID")
     for entry in "${SERVICES[@]}"; do leaders+=("${entry##*:}"); done
+    if [[ -s "$RESTARTED" ]]; then
+        while read -r entry; do leaders+=("${entry##*:}"); done <"$RESTARTED"
+    fi
     if ((${#leaders[@]})); then
         pids="$(sessions_alive "${leaders[@]}")"
         # shellcheck disable=SC2086
@@ -276,7 +284,8 @@ eval "$(grep '^export AIRFLOW_CONN_CASEDEV_DEFAULT=' "$LOGS/emulator.log")"
 start_service api-server "$AIRFLOW" api-server --host 127.0.0.1 --port "$API_PORT" --workers 1
 start_service scheduler "$AIRFLOW" scheduler
 start_service dag-processor "$AIRFLOW" dag-processor
-start_service triggerer "$AIRFLOW" triggerer
+TRIGGERER_CMD=("$AIRFLOW" triggerer) # check.py starts it again with the same command line
+start_service triggerer "${TRIGGERER_CMD[@]}"
 
 # cased_default goes into the metadata DB while the services boot (nothing runs
 # before check.py unpauses the DAGs).
@@ -287,6 +296,7 @@ log "Connections: cased_default in the metadata DB, casedev_default from AIRFLOW
 
 service_args=()
 for entry in "${SERVICES[@]}"; do service_args+=(--service "$entry"); done
+for word in "${TRIGGERER_CMD[@]}"; do service_args+=(--triggerer-command "$word"); done
 
 # In its own session (so the cleanup can stop it and its Chromium) and waited
 # for in the background, so that a SIGTERM/SIGINT runs the cleanup at once.
@@ -296,7 +306,8 @@ E2E_STARTED_AT="$STARTED_AT" setsid "$PY" "$ROOT/scripts/e2e/check.py" \
     --username admin --password "$AIRFLOW_UI_PASSWORD" \
     --emulator-url "$EMULATOR_URL" --emulator-api-key "$EMULATOR_API_KEY" \
     --chromium "$CHROMIUM" --screenshots "$SHOTS" --logs "$LOGS" \
-    --airflow-home "$AIRFLOW_HOME" --timeout "$E2E_TIMEOUT" "${service_args[@]}" </dev/null &
+    --airflow-home "$AIRFLOW_HOME" --timeout "$E2E_TIMEOUT" "${service_args[@]}" \
+    --restarted-services "$RESTARTED" </dev/null &
 CHECK_PID=$!
 wait "$CHECK_PID" || check_rc=$?
 CHECK_PID=""

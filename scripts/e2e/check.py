@@ -14,11 +14,15 @@ import contextlib
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,18 @@ DEFERRING_TASKS = (
     ("cased_fan_in_sensors", "wait_deploys"),
 )
 TRIGGER_CLASSES = ("CasedWorkflowRunTrigger", "CaseDevActionExecutionTrigger")
+# Event-driven scheduling (example_cased_event_driven.py): an asset watched by
+# CasedWorkflowRunEventTrigger on runs of a workflow that always fails in the emulator.
+EVENT_DAG = "cased_investigate_failed_migration_check"
+EVENT_ASSET = "cased_migration_check_failed"
+EVENT_WORKFLOW = "wf_flaky_migration_check"
+EVENT_EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags/example_cased_event_driven.py"
+# Nothing in Airflow waits on its runs (the watcher only sees them end): here they
+# take this long rather than the emulator's 25 s.
+EVENT_RUN_SECONDS = 8
+# Requests of "someone outside Airflow" (the checks themselves) carry this User-Agent,
+# so the checks of what Airflow sent leave them out.
+OUTSIDE_AGENT = "cased-e2e-outside-airflow"
 LINK_DAG, LINK_TASK, LINK_NAME = "cased_weekly_workflow_run", "weekly_cost_review", "Cased session"
 TERMINAL_RUN_STATES = {"success", "failed"}
 CHROMIUM_ARGS = [
@@ -146,14 +162,18 @@ def quote(value: str) -> str:
 
 class Services:
     def __init__(self, specs: list[str]) -> None:
-        self.pids = {}
+        self.pids: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.stopped: set[str] = set()  # stopped on purpose, for a restart
         for spec in specs:
             name, _, pid = spec.partition(":")
             self.pids[name] = int(pid)
 
     def dead(self) -> list[str]:
         gone = []
-        for name, pid in self.pids.items():
+        with self.lock:
+            running = {n: p for n, p in self.pids.items() if n not in self.stopped}
+        for name, pid in running.items():
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
@@ -172,6 +192,70 @@ class Services:
         gone = self.dead()
         if gone:
             raise CheckFailed(f"service(s) exited early: {', '.join(gone)}")
+
+    def stop(self, name: str, timeout: float = 30) -> float:
+        """SIGTERM to the service's recorded pid; wait for its whole session to end.
+
+        The service was started with setsid, so its session id is that pid: what is
+        left in the session after ``timeout`` (only processes the script started) gets
+        SIGKILL, by pid. Returns the seconds the stop took.
+        """
+        with self.lock:
+            pid = self.pids[name]
+            self.stopped.add(name)
+        began = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        while session_members(pid) and time.monotonic() - began < timeout:
+            time.sleep(0.2)
+        left = session_members(pid)
+        if left:
+            say(
+                f"{name}: {len(left)} process(es) still running {timeout:.0f} s after SIGTERM: SIGKILL"
+            )
+            for member in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(member, signal.SIGKILL)
+        return time.monotonic() - began
+
+    def start(self, name: str, command: list[str], log: Path, record: Path) -> int:
+        """Start ``command`` as ``name`` again: own session, output appended to ``log``.
+
+        Its pid goes to ``record`` at once, so scripts/e2e.sh stops it whatever happens.
+        """
+        with log.open("ab") as out:
+            out.write(
+                f"\n===== restarted by check.py at {time.strftime('%H:%M:%S')} =====\n".encode()
+            )
+            out.flush()
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        with record.open("a") as f:
+            f.write(f"{name}:{process.pid}\n")
+        with self.lock:
+            self.pids[name] = process.pid
+            self.stopped.discard(name)
+        return process.pid
+
+
+def session_members(sid: int) -> list[int]:
+    """The live (not zombie) processes whose session id is ``sid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, pgrp, session, ...
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return found
 
 
 def wait_for(what: str, probe: Any, timeout: float, services: Services, every: float = 1) -> Any:
@@ -207,7 +291,7 @@ def login(api: Http, username: str, password: str, services: Services) -> None:
 def wait_for_dags(api: Http, checks: Checks, services: Services) -> None:
     def parsed() -> bool:
         answer = api.ok("GET", "/api/v2/dags?limit=100")
-        return set(EXPECTED_DAGS) <= {d["dag_id"] for d in answer["dags"]}
+        return {*EXPECTED_DAGS, EVENT_DAG} <= {d["dag_id"] for d in answer["dags"]}
 
     try:
         wait_for("the dag-processor to parse example_dags", parsed, 180, services, every=2)
@@ -217,7 +301,7 @@ def wait_for_dags(api: Http, checks: Checks, services: Services) -> None:
         f"{e['filename']}: {e['stack_trace'][-300:]}" for e in errors["import_errors"]
     )
     checks.expect(errors["total_entries"] == 0, "example DAGs import without errors", detail)
-    say(f"all {len(EXPECTED_DAGS)} example DAGs are in the metadata DB")
+    say(f"all {len(EXPECTED_DAGS) + 1} example DAGs are in the metadata DB")
 
 
 def trigger_all(api: Http) -> dict[str, str]:
@@ -370,7 +454,11 @@ def check_triggerer(checks: Checks, followed: Followed, logs: Path, airflow_home
 
 
 def check_emulator(checks: Checks, emulator: Http) -> list[dict[str, Any]]:
-    requests = emulator.ok("GET", "/_emulator/requests")
+    requests = [
+        r
+        for r in emulator.ok("GET", "/_emulator/requests")
+        if r["headers"].get("user-agent") != OUTSIDE_AGENT
+    ]
     cased = [r for r in requests if r["path"].startswith("/api/v1/")]
     casedev = [r for r in requests if r["path"].startswith("/actions/")]
     say(f"emulator recorded {len(cased)} Cased and {len(casedev)} case.dev API calls")
@@ -463,6 +551,388 @@ def check_key_not_logged(checks: Checks, api_key: str, logs: Path, airflow_home:
     )
 
 
+# ---------------------------------------------------------------------- event-driven part
+
+
+def epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def example_poll_interval() -> float:
+    """The watcher's poll_interval in the example (else the trigger's default, 60 s)."""
+    found = re.search(r"poll_interval=([0-9.]+)", EVENT_EXAMPLE.read_text())
+    return float(found.group(1)) if found else 60.0
+
+
+def metadata_db(query: str, *params: Any) -> tuple[Any, ...] | None:
+    """One row from Airflow's metadata DB (for what the REST API does not show)."""
+    import psycopg2  # scripts/e2e.sh installs it into the venv
+
+    dsn = re.sub(
+        r"^postgresql\+\w+://", "postgresql://", os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    )
+    try:
+        conn = psycopg2.connect(dsn, connect_timeout=10)
+        with contextlib.closing(conn), conn.cursor() as cursor:
+            cursor.execute(query, params)
+            row = cursor.fetchone()
+    except psycopg2.Error as exc:
+        raise CheckFailed(f"metadata DB: {exc}") from exc
+    return tuple(row) if row else None
+
+
+def triggerer_job_of(trigger_id: int) -> int | None:
+    """The live TriggererJob the trigger is assigned to, if any."""
+    row = metadata_db(
+        "SELECT j.id FROM trigger t JOIN job j ON j.id = t.triggerer_id"
+        " WHERE t.id = %s AND j.job_type = 'TriggererJob' AND j.state = 'running'"
+        " AND j.end_date IS NULL",
+        trigger_id,
+    )
+    return int(row[0]) if row else None
+
+
+def stored_watermark() -> tuple[float, dict[str, Any]] | None:
+    """The watcher's watermark in the asset state store: (when written, its value)."""
+    row = metadata_db(
+        "SELECT s.updated_at, s.value FROM asset_state_store s JOIN asset a ON a.id = s.asset_id"
+        " WHERE a.name = %s AND s.key LIKE 'cased_workflow_run_watermark:%%'",
+        EVENT_ASSET,
+    )
+    if row is None:
+        return None
+    value = row[1]
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    return row[0].timestamp(), value if isinstance(value, dict) else {"value": value}
+
+
+def payload_run_ids(events: list[dict[str, Any]]) -> list[str]:
+    return [str(((e.get("extra") or {}).get("payload") or {}).get("run_id")) for e in events]
+
+
+class EventChecks:
+    """Event-driven scheduling on the real scheduler + triggerer (example_cased_event_driven).
+
+    1. a failing run that ended before the DAG was unpaused starts no DAG run;
+    2. with the watcher running in the triggerer, a failing and a completed run of the
+       same workflow, started outside Airflow, start exactly one asset-triggered DAG run
+       within poll_interval + 30 s, whose agent session names the failed run;
+    3. a failing run that ends while the triggerer is down starts exactly one more DAG run
+       once it is back (the watermark in the asset state store), re-emitting nothing.
+
+    A thread beside the main checks; 3 stops the triggerer, so it waits until the other
+    DAG runs (with their deferred tasks) have finished.
+    """
+
+    def __init__(
+        self, checks: Checks, api: Http, emulator: Http, services: Services, args: Any
+    ) -> None:
+        self.checks, self.api, self.emulator, self.services = checks, api, emulator, services
+        self.api_key: str = args.emulator_api_key
+        self.command: list[str] = args.triggerer_command
+        self.triggerer_log: Path = args.logs / "triggerer.log"
+        self.restarted_record: Path = args.restarted_services
+        self.poll = example_poll_interval()
+        self.main_done = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.history_run = ""
+        self.trigger_id = 0
+        self.unpaused_at = 0.0
+        self.delivered: tuple[str, str] | None = None  # check 2: its DAG run, the failed run
+
+    # -- the Cased API (emulator), as someone outside Airflow uses it ----------------
+
+    def start_run(self, what: str) -> str:
+        answer = self.emulator.ok(
+            "POST",
+            f"/api/v1/workflows/{EVENT_WORKFLOW}/runs/",
+            {"triggered_by": "manual", "trigger_name": f"make e2e: {what}"},
+            headers={"Authorization": f"Bearer {self.api_key}", "User-Agent": OUTSIDE_AGENT},
+        )
+        run_id = str(answer["id"])
+        say(f"events: started run {run_id} of {EVENT_WORKFLOW} outside Airflow ({what})")
+        return run_id
+
+    def ended(self, run_id: str) -> tuple[str, float]:
+        """Wait for the run to end: (status, ended_at as epoch seconds)."""
+
+        def probe() -> tuple[str, float] | None:
+            for run in self.emulator.ok("GET", f"/_emulator/runs?workflow={EVENT_WORKFLOW}"):
+                if run["id"] == run_id:
+                    end = epoch(run.get("ended_at"))
+                    return (str(run["status"]), end) if end is not None else None
+            raise CheckFailed(f"run {run_id} is not in the emulator")
+
+        return wait_for(f"run {run_id} to end", probe, 60, self.services, 0.5)
+
+    def polls(self, since: float) -> list[float]:
+        """When the watcher listed the workflow's runs (after ``since``)."""
+        path = f"/api/v1/workflows/{EVENT_WORKFLOW}/runs/"
+        found = self.emulator.ok("GET", f"/_emulator/requests?method=GET&path={quote(path)}")
+        return [
+            float(r["time"])
+            for r in found
+            if r["path"] == path
+            and r["headers"].get("user-agent") != OUTSIDE_AGENT
+            and float(r["time"]) > since
+        ]
+
+    def prompts(self) -> list[str]:
+        path = quote("/api/v1/agent/sessions/")
+        found = self.emulator.ok("GET", f"/_emulator/requests?method=POST&path={path}")
+        return [str((r.get("json") or {}).get("prompt", "")) for r in found]
+
+    # -- Airflow (REST API, metadata DB) -------------------------------------------------
+
+    def asset(self) -> dict[str, Any]:
+        answer = self.api.ok("GET", f"/api/v2/assets?name_pattern={EVENT_ASSET}&limit=10")
+        for asset in answer["assets"]:
+            if asset["name"] == EVENT_ASSET:
+                return dict(asset)
+        raise CheckFailed(f"no asset {EVENT_ASSET}")
+
+    def asset_events(self) -> list[dict[str, Any]]:
+        asset_id = self.asset()["id"]
+        answer = self.api.ok("GET", f"/api/v2/assets/events?asset_id={asset_id}&limit=100")
+        return list(answer["asset_events"])
+
+    def dag_runs(self) -> list[dict[str, Any]]:
+        return list(self.api.ok("GET", f"/api/v2/dags/{EVENT_DAG}/dagRuns?limit=100")["dag_runs"])
+
+    def upstream_run_ids(self, dag_run_id: str) -> list[str]:
+        path = f"/api/v2/dags/{EVENT_DAG}/dagRuns/{quote(dag_run_id)}/upstreamAssetEvents"
+        return payload_run_ids(self.api.ok("GET", path)["asset_events"])
+
+    def finished(self, dag_run_id: str) -> dict[str, str]:
+        """Wait for the DAG run to end: its task states."""
+        base = f"/api/v2/dags/{EVENT_DAG}/dagRuns/{quote(dag_run_id)}"
+
+        def probe() -> dict[str, str] | None:
+            if self.api.ok("GET", base)["state"] not in TERMINAL_RUN_STATES:
+                return None
+            tis = self.api.ok("GET", f"{base}/taskInstances")["task_instances"]
+            return {ti["task_id"]: str(ti["state"]) for ti in tis}
+
+        return wait_for(f"DAG run {dag_run_id} to end", probe, 120, self.services)
+
+    def new_dag_run(self, known: set[str], limit: float) -> dict[str, Any] | None:
+        """The first DAG run not in ``known`` within ``limit`` seconds, else None."""
+
+        def probe() -> dict[str, Any] | None:
+            new = [r for r in self.dag_runs() if r["dag_run_id"] not in known]
+            return min(new, key=lambda r: str(r["queued_at"])) if new else None
+
+        try:
+            return wait_for(f"a new DAG run of {EVENT_DAG}", probe, limit, self.services)
+        except CheckFailed as exc:
+            say(f"events: {exc}")
+            return None
+
+    def watching(self, other_than: int | None, since: float) -> tuple[int, float, int]:
+        """Wait until the watcher's trigger runs in a live triggerer and has polled.
+
+        Its trigger (REST: the asset's watchers) is assigned to a running TriggererJob
+        other than ``other_than`` (metadata DB), and it wrote its watermark to the asset
+        state store after ``since``: it runs, has its watermark, has seen the runs.
+        Returns (job id, when the watermark was written, how many runs it remembers).
+        """
+
+        def assigned() -> int | None:
+            watchers = self.asset()["watchers"]
+            if not watchers:  # registered at the first parse after the unpause
+                return None
+            self.trigger_id = int(watchers[0]["trigger_id"])
+            job = triggerer_job_of(self.trigger_id)
+            return job if job is not None and job != other_than else None
+
+        def stored() -> tuple[float, dict[str, Any]] | None:
+            found = stored_watermark()
+            return found if found is not None and found[0] > since else None
+
+        job = wait_for("the asset watcher's trigger in a triggerer", assigned, 180, self.services)
+        written, watermark = wait_for(
+            "the watermark in the asset state store", stored, self.poll + 60, self.services
+        )
+        return job, written, len(watermark.get("emitted") or {})
+
+    def settle(self, after: float) -> None:
+        """Wait for a watcher poll after ``after``; give the scheduler time to act on it."""
+        polls = wait_for("a watcher poll", lambda: self.polls(after), self.poll + 30, self.services)
+        time.sleep(max(0.0, min(polls) + 8 - time.time()))
+
+    # -- the checks -------------------------------------------------------------------
+
+    def before_unpause(self) -> None:
+        """Runs of the workflow take EVENT_RUN_SECONDS; one fails before the unpause."""
+        self.emulator.ok(
+            "POST",
+            "/_emulator/workflows",  # the same workflow again (same id): runs kept
+            {
+                "name": "Flaky migration check",
+                "workflow_id": EVENT_WORKFLOW,
+                "description": "Checks database migrations; always fails in the emulator.",
+                "outcome": "failed",
+                "run_seconds": EVENT_RUN_SECONDS,
+            },
+        )
+        self.history_run = self.start_run("fails before the DAG is unpaused")
+
+    def unpause(self) -> None:
+        status, end = self.ended(self.history_run)
+        if status != "failed":
+            raise CheckFailed(f"run {self.history_run} ended {status}, not failed")
+        self.api.ok("PATCH", f"/api/v2/dags/{EVENT_DAG}", {"is_paused": False})
+        self.unpaused_at = time.time()
+        say(
+            f"events: run {self.history_run} failed {self.unpaused_at - end:.0f} s before "
+            f"{EVENT_DAG} was unpaused (watcher poll_interval {self.poll:.0f} s)"
+        )
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="event-checks", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.main_done.set()
+        if self.thread is not None:
+            self.thread.join(900)
+            if self.thread.is_alive():
+                self.checks.failures.append("events: the event checks did not finish in 900 s")
+            self.thread = None
+
+    def _run(self) -> None:
+        try:
+            self.unpause()
+            self.delivery()
+            self.main_done.wait()
+            self.restart()
+        except CheckFailed as exc:
+            self.checks.failures.append(f"events: {exc}")
+            say(f"FAIL  events: {exc}")
+        except Exception as exc:  # a crash of the checks themselves is a failure too
+            self.checks.failures.append(f"events: {type(exc).__name__}: {exc}")
+            say(f"FAIL  events: {type(exc).__name__}: {exc}")
+            import traceback
+
+            traceback.print_exc()
+
+    def delivery(self) -> None:
+        """Checks 1 and 2 (the investigate task of 2 is looked at while 3 runs)."""
+        job, written, remembered = self.watching(None, self.unpaused_at)
+        say(
+            f"events: the watcher's trigger {self.trigger_id} runs in TriggererJob {job}; "
+            f"it stored its watermark ({remembered} runs) {written - self.unpaused_at:.0f} s "
+            "after the unpause"
+        )
+        failing = self.start_run("to fail")
+        succeeding = self.start_run("to succeed: its status is forced to completed")
+        self.emulator.ok(
+            "POST", f"/_emulator/runs/{quote(succeeding)}/status", {"status": "completed"}
+        )
+        succeeded_as, succeeded_at = self.ended(succeeding)
+        failed_as, failed_at = self.ended(failing)
+        say(f"events: run {succeeding} ended {succeeded_as}, run {failing} ended {failed_as}")
+        limit = self.poll + 30
+        run = self.new_dag_run(set(), max(1.0, failed_at + limit - time.time()) + 2)
+        if run is None:
+            self.checks.expect(
+                False, f"event 2: a DAG run of {EVENT_DAG} within {limit:.0f} s of the failure"
+            )
+            return
+        latency = (epoch(run["queued_at"]) or time.time()) - failed_at
+        say(f"events: DAG run {run['dag_run_id']} {latency:.1f} s after the failure")
+        # A poll that saw both runs ended (normally the one that started the DAG run).
+        self.settle(max(failed_at, succeeded_at))
+        runs, events = self.dag_runs(), payload_run_ids(self.asset_events())
+        self.checks.expect(
+            len(runs) == 1 and run["run_type"] == "asset_triggered" and latency <= limit,
+            f"event 2: a failing and a completed run started outside Airflow -> exactly one "
+            f"asset-triggered DAG run, {latency:.1f} s after the failure ended "
+            f"(limit {limit:.0f} s)",
+            f"runs {[(r['dag_run_id'], r['run_type']) for r in runs]}",
+        )
+        self.checks.expect(
+            events == [failing] and self.upstream_run_ids(run["dag_run_id"]) == [failing],
+            "event 2: one asset event, its payload the failed run; none for the completed one",
+            f"asset events for {events}; failed {failing}, completed {succeeding}",
+        )
+        polls = len(self.polls(self.unpaused_at))
+        self.checks.expect(
+            self.history_run not in events and len(runs) == 1,
+            f"event 1: the run that failed before the unpause started no DAG run "
+            f"({polls} watcher polls listed it)",
+            f"asset events for {events}",
+        )
+        self.delivered = (run["dag_run_id"], failing)
+
+    def investigated(self, check: str, dag_run_id: str, run_id: str) -> None:
+        states = self.finished(dag_run_id)
+        sessions = [p for p in self.prompts() if run_id in p]
+        self.checks.expect(
+            states.get("investigate") == "success" and len(sessions) == 1,
+            f"{check}: investigate succeeded; its agent session's prompt names run {run_id}",
+            f"task states {states}; prompts naming it: {sessions}",
+        )
+
+    def restart(self) -> None:
+        """Check 3 (and, while the triggerer is down, the end of check 2)."""
+        if self.delivered is None:
+            return  # check 2 did not get as far: nothing to compare with
+        known = {r["dag_run_id"] for r in self.dag_runs()}
+        old_job = triggerer_job_of(self.trigger_id)
+        pid = self.services.pids["triggerer"]
+        took = self.services.stop("triggerer")
+        down_at = time.time()
+        say(f"events: stopped the triggerer (SIGTERM to pid {pid}; session gone in {took:.1f} s)")
+        missed = self.start_run("to fail while the triggerer is down")
+        self.investigated("event 2", *self.delivered)
+        status, _ = self.ended(missed)
+        pid = self.services.start(
+            "triggerer", self.command, self.triggerer_log, self.restarted_record
+        )
+        restarted_at = time.time()
+        say(
+            f"events: run {missed} {status} while the triggerer was down; started it again after "
+            f"{restarted_at - down_at:.0f} s (pid {pid}): {' '.join(self.command)}"
+        )
+        job, written, remembered = self.watching(old_job, restarted_at)
+        say(
+            f"events: trigger {self.trigger_id} runs in TriggererJob {job} (was {old_job}); it "
+            f"stored its watermark ({remembered} runs) {written - restarted_at:.0f} s after the restart"
+        )
+        run = self.new_dag_run(known, self.poll + 30)
+        if run is None:
+            self.checks.expect(False, "event 3: one more DAG run after the triggerer restart")
+            return
+        after_restart = (epoch(run["queued_at"]) or time.time()) - restarted_at
+        # The first poll after the restart would re-emit the earlier run, if anything did.
+        self.settle(restarted_at)
+        runs, events = self.dag_runs(), payload_run_ids(self.asset_events())
+        self.checks.expect(
+            len(runs) == len(known) + 1
+            and run["run_type"] == "asset_triggered"
+            and self.upstream_run_ids(run["dag_run_id"]) == [missed],
+            f"event 3: the run that ended while the triggerer was down -> exactly one more "
+            f"asset-triggered DAG run, {after_restart:.1f} s after the restart "
+            f"(down {restarted_at - down_at:.0f} s)",
+            f"runs {[(r['dag_run_id'], r['run_type']) for r in runs]}, asset events for {events}",
+        )
+        self.checks.expect(
+            sorted(events) == sorted([self.delivered[1], missed]),
+            "event 3: nothing re-emitted after the restart (one asset event per failed run)",
+            f"asset events for {events}",
+        )
+        self.investigated("event 3", run["dag_run_id"], missed)
+        log = self.triggerer_log.read_text(errors="replace").rpartition("restarted by")[2]
+        stored = [line for line in log.splitlines() if "from the stored watermark" in line]
+        if stored:
+            say(f"    {stored[0][:200]}")
+
+
 # ---------------------------------------------------------------------- browser part
 
 
@@ -536,6 +1006,12 @@ def main() -> int:
     parser.add_argument("--airflow-home", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=420)
     parser.add_argument("--service", action="append", default=[], help="name:pid")
+    parser.add_argument(
+        "--triggerer-command", action="append", default=[], help="one word of it per option"
+    )
+    parser.add_argument(
+        "--restarted-services", type=Path, required=True, help='file of "name:pid" it starts'
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -543,13 +1019,17 @@ def main() -> int:
     services = Services(args.service)
     api = Http(args.api_url)
     emulator = Http(args.emulator_url)
+    events = EventChecks(checks, api, emulator, services, args)
     try:
         emulator.ok("GET", "/_emulator/health")
+        events.before_unpause()
         login(api, args.username, args.password, services)
         wait_for_dags(api, checks, services)
         run_ids = trigger_all(api)
+        events.start()  # checks 1 and 2 now; 3 once the runs below have finished
         followed = follow_runs(api, run_ids, args.timeout, services)
         say("all DAG runs finished")
+        events.main_done.set()
         check_runs(checks, followed, run_ids)
         check_triggerer(checks, followed, args.logs, args.airflow_home)
         check_emulator(checks, emulator)
@@ -566,6 +1046,7 @@ def main() -> int:
             run_ids[LINK_DAG],
             link,
         )
+        events.join()
         check_key_not_logged(checks, args.emulator_api_key, args.logs, args.airflow_home)
         services.assert_alive()
         checks.expect(True, "every service was still running at the end")
@@ -578,6 +1059,8 @@ def main() -> int:
         import traceback
 
         traceback.print_exc()
+    finally:
+        events.join()
 
     print()
     if checks.failures:
