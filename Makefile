@@ -4,6 +4,10 @@ AIRFLOW_VERSION ?= 3.3.2
 AIRFLOW2_VERSION ?= 2.11.2
 VENV ?= .venv
 VENV2 ?= .venv-airflow2
+# Resolve the Airflow install as of this UTC instant (uv --exclude-newer), e.g.
+# 2026-06-01T00:00:00Z: what existed a few days after the release, which is what
+# Airflow's constraints file pins. 3.0.x and 3.2.x need it (see README); empty = newest.
+AIRFLOW_EXCLUDE_NEWER ?=
 PYTEST_ARGS ?=
 
 .PHONY: help venv venv-airflow2 test test-airflow2 lint format demo bench e2e wheel-check ci clean
@@ -17,22 +21,27 @@ help:
 	@echo "make e2e            scheduler + triggerer + PostgreSQL + browser check"
 	@echo "make wheel-check    build wheel/sdist, install into a fresh venv, check Airflow sees it"
 
-# $(1) = venv dir, $(2) = Airflow version. The stamp names the version and the
-# pyproject hash, so a change to either reinstalls.
+# The stamp names the version (and the cut-off, colons dropped for make), and the
+# target depends on pyproject.toml, so a change to any of them reinstalls.
+STAMP = .installed-$(AIRFLOW_VERSION)$(if $(AIRFLOW_EXCLUDE_NEWER),-asof-$(subst :,,$(AIRFLOW_EXCLUDE_NEWER)))
+
+# $(1) = venv dir, $(2) = Airflow version, $(3) = stamp name, $(4) = uv options.
 define make_venv
 	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	@test -x $(1)/bin/uv || $(1)/bin/python -m pip install -q --disable-pip-version-check uv
-	$(1)/bin/uv pip install -q --python $(1)/bin/python "apache-airflow==$(2)" -e ".[test,dev]"
-	@touch $(1)/.installed-$(2)
+	$(1)/bin/uv pip install -q --python $(1)/bin/python $(4) "apache-airflow==$(2)" -e ".[test,dev]"
+	@touch $(1)/$(3)
 endef
 
-$(VENV)/.installed-$(AIRFLOW_VERSION): pyproject.toml
-	$(call make_venv,$(VENV),$(AIRFLOW_VERSION))
+# With a cut-off, --reinstall: uv otherwise keeps packages already in the venv (from
+# a run without it) that are newer than the cut-off, even with --upgrade.
+$(VENV)/$(STAMP): pyproject.toml
+	$(call make_venv,$(VENV),$(AIRFLOW_VERSION),$(STAMP),$(if $(AIRFLOW_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW_EXCLUDE_NEWER)"))
 
 $(VENV2)/.installed-$(AIRFLOW2_VERSION): pyproject.toml
-	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION))
+	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION),.installed-$(AIRFLOW2_VERSION))
 
-venv: $(VENV)/.installed-$(AIRFLOW_VERSION)
+venv: $(VENV)/$(STAMP)
 venv-airflow2: $(VENV2)/.installed-$(AIRFLOW2_VERSION)
 
 test: venv

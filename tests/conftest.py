@@ -6,6 +6,7 @@ Environment is set before anything imports Airflow: Airflow reads its config at 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,11 +91,16 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch, cased_emulator_session) -> Ite
     yield
 
 
+_ANSI_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class CapturedLogs:
     """What was logged, whichever way this Airflow routes it.
 
     Airflow 3 logs through structlog to stdout; 2.x through ``logging`` (and may
     echo the same records to stdout, several times), so counts prefer ``logging``'s.
+    Terminal colour codes are dropped: Airflow 3.0's dag.test() renders a task's
+    exception with rich, which colours parts of the message even into a pipe.
     """
 
     def __init__(self, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
@@ -104,7 +110,7 @@ class CapturedLogs:
 
     def _read(self) -> None:
         captured = self.capsys.readouterr()
-        self.stdout += captured.out + captured.err
+        self.stdout += _ANSI_SGR.sub("", captured.out + captured.err)
 
     def __call__(self) -> str:
         self._read()
