@@ -850,6 +850,117 @@ def test_cli(tmp_path: Path) -> None:
             proc.wait()
 
 
+# --------------------------------------------------------------------------- rate-limit mode
+
+
+def test_rate_limit_mode_answers_429_beyond_the_rate() -> None:
+    with Emulator(rate_limit=5) as emu:
+        client = Client(emu)
+        try:
+            answers = [client.call("GET", "/api/v1/workflows/") for _ in range(8)]
+            statuses = [r.status for r in answers]
+            # A full bucket admits one second's worth (5); the rest of the burst is refused.
+            assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
+            ok, limited = answers[0], answers[statuses.index(429)]
+            assert ok.headers["x-ratelimit-limit-requests"] == "5"
+            assert ok.headers["x-ratelimit-remaining-requests"] == "4"
+            assert ok.headers["x-ratelimit-reset-requests"].endswith("s")
+            assert "Retry-After" not in ok.headers
+            assert limited.headers["Retry-After"] == "1"
+            assert limited.headers["x-ratelimit-remaining-requests"] == "0"
+            assert float(limited.headers["x-ratelimit-reset-requests"][:-1]) > 0
+            assert limited.json == {"detail": "Request was throttled (rate limit)."}
+            # case.dev answers in its own error shape, and its per-minute headers give way.
+            casedev = client.call("GET", "/actions/v1")
+            assert casedev.status == 429
+            assert casedev.json["error"]["type"] == "rate_limit_error"
+            assert casedev.headers.get_all("x-ratelimit-limit-requests") == ["5"]
+            time.sleep(0.5)  # refills at 5/s: two requests' worth
+            assert client.call("GET", "/api/v1/workflows/").status == 200
+        finally:
+            client.close()
+        refused = [r for r in emu.requests if r.status == 429]
+        assert len(refused) == emu.rate_limited == statuses.count(429) + 1
+        # Refused requests did nothing: a POST beyond the rate starts no run.
+        emu.set_rate_limit(1)
+        path = "/api/v1/workflows/wf_weekly_cost_review/runs/"
+        posts = [call(emu, "POST", path, {"trigger_name": f"t{i}"}).status for i in range(3)]
+        assert posts == [201, 429, 429]
+        assert len(emu.runs) == 1
+        assert emu.rate_limited == 2  # switching resets the count
+
+
+def test_rate_limit_mode_switched_at_runtime_over_http(emu: Emulator) -> None:
+    assert emu.rate_limit is None
+    assert call(emu, "GET", "/_emulator/rate-limit").json == {
+        "requests_per_second": None,
+        "rejected": 0,
+    }
+    assert all(call(emu, "GET", "/actions/v1").status == 200 for _ in range(5))
+    on = call(emu, "POST", "/_emulator/rate-limit", {"requests_per_second": 2}, auth=None)
+    assert on.status == 200 and on.json == {"requests_per_second": 2.0, "rejected": 0}
+    assert [call(emu, "GET", "/api/v1/workflows/").status for _ in range(3)] == [200, 200, 429]
+    # Control requests are never limited (nor recorded).
+    assert call(emu, "GET", "/_emulator/health").status == 200
+    assert call(emu, "GET", "/_emulator/stats").json["rate_limited"] == 1
+    assert call(emu, "GET", "/_emulator/rate-limit").json["rejected"] == 1
+    # reset() keeps the mode (configuration) but refills the bucket.
+    assert call(emu, "POST", "/_emulator/reset").status == 200
+    assert emu.rate_limit == 2.0
+    assert call(emu, "GET", "/api/v1/workflows/").status == 200
+    for bad in ({"requests_per_second": 0}, {"requests_per_second": "x"}, {"rps": 3}):
+        assert call(emu, "POST", "/_emulator/rate-limit", bad).status == 400
+    assert emu.rate_limit == 2.0
+    off = call(emu, "DELETE", "/_emulator/rate-limit")
+    assert off.json == {"requests_per_second": None, "rejected": 0}
+    answers = [call(emu, "GET", "/api/v1/workflows/") for _ in range(5)]
+    assert all(r.status == 200 and "x-ratelimit-limit-requests" not in r.headers for r in answers)
+    # Back to the default per-minute headers on case.dev.
+    assert call(emu, "GET", "/actions/v1").headers["x-ratelimit-limit-requests"] == "600"
+    assert call(emu, "POST", "/_emulator/rate-limit", {"requests_per_second": None}).status == 200
+    with pytest.raises(ValueError):
+        emu.set_rate_limit(-1)
+
+
+def test_rate_limit_mode_stands_behind_faults(emu: Emulator) -> None:
+    emu.set_rate_limit(1)
+    emu.inject(Fault(path="/api/v1/", status=503, times=2))
+    statuses = [call(emu, "GET", "/api/v1/workflows/").status for _ in range(4)]
+    # Faulted requests never reach the limiter, so they spend none of its budget.
+    assert statuses == [503, 503, 200, 429]
+
+
+def test_cli_rate_limit_flag(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_cased.testing", "--port=0", "--rate-limit=1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", proc.stdout.readline())
+        assert match
+        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=5)
+        statuses = []
+        for _ in range(2):
+            conn.request("GET", "/actions/v1", headers={"Authorization": f"Bearer {KEY}"})
+            answer = conn.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+        conn.close()
+        assert statuses == [200, 429]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_pytest_plugin(tmp_path: Path) -> None:
     (tmp_path / "test_inner.py").write_text(
         textwrap.dedent(

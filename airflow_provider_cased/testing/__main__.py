@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
         default=0.3,
         help="how long emulated workflow runs and async executions take (default 0.3)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="RPS",
+        help="rate-limit mode: answer 429 + Retry-After beyond RPS API requests per second "
+        "(default off; switch at runtime with POST/DELETE /_emulator/rate-limit)",
+    )
     parser.add_argument("--certfile", help="PEM certificate: serve HTTPS (needs --keyfile)")
     parser.add_argument("--keyfile", help="PEM private key for --certfile")
     return parser
@@ -64,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         run_seconds=args.run_seconds,
         ssl_context=context,
+        rate_limit=args.rate_limit,
     ).start()
     try:
         print(f"Cased/case.dev API emulator listening on {emulator.url}")

@@ -26,7 +26,14 @@ Control endpoints under ``/_emulator/`` (no authentication, never recorded)
 let another process drive an emulator started from the command line:
 ``GET health``, ``GET requests``, ``GET stats``, ``POST reset``,
 ``GET|POST|DELETE faults``, ``POST workflows``, ``POST actions``,
-``POST runs/{id}/status``, ``POST executions/{id}/status``.
+``POST runs/{id}/status``, ``POST executions/{id}/status``,
+``GET|POST|DELETE rate-limit``.
+
+Rate-limit mode (``rate_limit=`` requests per second, ``--rate-limit`` on the
+command line, or ``POST /_emulator/rate-limit`` at runtime): API requests
+beyond the rate are answered 429 with ``Retry-After`` and the
+``x-ratelimit-*-requests`` headers, like a real API gateway. A token bucket
+holding one second's worth of requests; off by default.
 """
 
 from __future__ import annotations
@@ -522,6 +529,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._send(resp)
                 return
 
+        # The limiter stands behind the faults (a proxy in front of the gateway).
+        admitted, pacing = emu._rate_limit_check()
+        if not admitted:
+            if raw_path == "/actions/v1" or raw_path.startswith("/actions/"):
+                resp = _casedev_error(429, "Rate limit exceeded", "rate_limit_error")
+            else:
+                resp = _cased_error(429, "Request was throttled (rate limit).")
+            resp.headers.extend(pacing)
+            record.status = resp.status
+            self._send(resp)
+            return
+
         host = headers.get("host") or f"{emu.host}:{emu.port}"
         call = _Call(
             method=self.command,
@@ -532,7 +551,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             json_error=json_error,
             base_url=f"{emu._scheme}://{host}",
         )
-        resp = emu._handle_api(call)
+        resp = emu._handle_api(call, pacing)
 
         if fault is not None and fault.lost_answer:
             # The work is done (state changed); only the answer goes missing.
@@ -568,6 +587,7 @@ class Emulator:
         api_key: str = DEFAULT_API_KEY,
         run_seconds: float = 0.3,
         ssl_context: ssl.SSLContext | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -596,6 +616,12 @@ class Emulator:
         self._open_sockets: set[socket.socket] = set()
         self._rate_window_start = time.monotonic()
         self._rate_count = 0
+        self._limiter_lock = threading.Lock()
+        self._limit_rps: float | None = None
+        self._limit_tokens = 0.0
+        self._limit_stamp = time.monotonic()
+        self._limit_rejected = 0
+        self.set_rate_limit(rate_limit)
 
         self._workflows: dict[str, dict[str, Any]] = {}
         self._actions: dict[str, dict[str, Any]] = {}
@@ -697,6 +723,8 @@ class Emulator:
             self._connections_accepted = 0
             self._rate_window_start = time.monotonic()
             self._rate_count = 0
+        # The rate-limit mode is configuration (like run_seconds): it stays; its bucket refills.
+        self.set_rate_limit(self.rate_limit)
 
     # ------------------------------------------------------------------ seeding
 
@@ -847,6 +875,65 @@ class Emulator:
                     return fault
         return None
 
+    # ------------------------------------------------------------------ rate-limit mode
+
+    @property
+    def rate_limit(self) -> float | None:
+        """API requests per second allowed in rate-limit mode; None when the mode is off."""
+        with self._limiter_lock:
+            return self._limit_rps
+
+    @property
+    def rate_limited(self) -> int:
+        """API requests answered 429 by the rate-limit mode since start/reset/last switch."""
+        with self._limiter_lock:
+            return self._limit_rejected
+
+    def set_rate_limit(self, requests_per_second: float | None) -> None:
+        """Switch rate-limit mode on (requests per second > 0) or off (None); a full bucket."""
+        rps = None if requests_per_second is None else float(requests_per_second)
+        if rps is not None and not (rps > 0 and math.isfinite(rps)):
+            raise ValueError("rate limit must be a positive number of requests per second")
+        with self._limiter_lock:
+            self._limit_rps = rps
+            self._limit_tokens = self._bucket_size(rps)
+            self._limit_stamp = time.monotonic()
+            self._limit_rejected = 0
+
+    @staticmethod
+    def _bucket_size(rps: float | None) -> float:
+        # One second's worth of requests, but at least one (a rate below 1/s still admits some).
+        return max(1.0, rps or 0.0)
+
+    def _rate_limit_check(self) -> tuple[bool, list[tuple[str, str]]]:
+        """(admitted, the mode's headers for the answer); (True, []) when the mode is off."""
+        with self._limiter_lock:
+            rps = self._limit_rps
+            if rps is None:
+                return True, []
+            size = self._bucket_size(rps)
+            now = time.monotonic()
+            self._limit_tokens = min(size, self._limit_tokens + (now - self._limit_stamp) * rps)
+            self._limit_stamp = now
+            admitted = self._limit_tokens >= 1.0
+            if admitted:
+                self._limit_tokens -= 1.0
+            else:
+                self._limit_rejected += 1
+            tokens = self._limit_tokens
+        # Seconds until the bucket is full again / until the next request would be admitted.
+        full_in = (size - tokens) / rps
+        headers = [
+            ("x-ratelimit-limit-requests", f"{size:g}"),
+            ("x-ratelimit-remaining-requests", str(int(tokens))),
+            ("x-ratelimit-reset-requests", f"{full_in:.3f}s"),
+        ]
+        if not admitted:
+            # Whole seconds (delta-seconds), never 0: a client must actually back off.
+            next_in = (1.0 - tokens) / rps
+            headers.append(("Retry-After", str(max(1, math.ceil(next_in)))))
+        return admitted, headers
+
     # ------------------------------------------------------------------ observation
 
     @property
@@ -983,10 +1070,13 @@ class Emulator:
         ]
         return [(re.compile(pattern), api, handlers) for pattern, api, handlers in table]
 
-    def _handle_api(self, call: _Call) -> _Response:
+    def _handle_api(self, call: _Call, pacing: Sequence[tuple[str, str]] = ()) -> _Response:
         is_casedev = call.path == "/actions/v1" or call.path.startswith("/actions/")
         resp = self._route(call, _CASEDEV if is_casedev else _CASED)
-        if is_casedev:
+        if pacing:
+            # Rate-limit mode: its budget is the one that counts, on both APIs.
+            resp.headers.extend(pacing)
+        elif is_casedev:
             resp.headers.extend(self._rate_limit_headers())
         return resp
 
@@ -1387,6 +1477,9 @@ class Emulator:
 
     # ------------------------------------------------------------------ control endpoints
 
+    def _rate_limit_view(self) -> dict[str, Any]:
+        return {"requests_per_second": self.rate_limit, "rejected": self.rate_limited}
+
     def _control(self, method: str, path: str, query_string: str, body: bytes) -> _Response:
         try:
             data = json.loads(body) if body.strip() else {}
@@ -1408,6 +1501,7 @@ class Emulator:
                     "requests": len(self.requests),
                     "connections_opened": self.connections_opened,
                     "connections_accepted": self.connections_accepted,
+                    "rate_limited": self.rate_limited,
                 },
             )
         if route == ("GET", "/_emulator/requests"):
@@ -1419,6 +1513,11 @@ class Emulator:
         if route == ("POST", "/_emulator/reset"):
             self.reset()
             return _json_response(200, {"status": "reset"})
+        if route == ("GET", "/_emulator/rate-limit"):
+            return _json_response(200, self._rate_limit_view())
+        if route == ("DELETE", "/_emulator/rate-limit"):
+            self.set_rate_limit(None)
+            return _json_response(200, self._rate_limit_view())
         if route == ("GET", "/_emulator/faults"):
             return _json_response(200, [f.to_dict() for f in self.faults])
         if route == ("DELETE", "/_emulator/faults"):
@@ -1426,6 +1525,15 @@ class Emulator:
             return _json_response(200, {"status": "cleared"})
         if not isinstance(data, dict):
             raise ValueError("Expected a JSON object.")
+        if route == ("POST", "/_emulator/rate-limit"):
+            unknown = set(data) - {"requests_per_second"}
+            if unknown:
+                raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+            rps = data.get("requests_per_second")
+            if isinstance(rps, bool) or not isinstance(rps, (int, float, type(None))):
+                raise ValueError("requests_per_second: a number, or null to switch off")
+            self.set_rate_limit(rps)
+            return _json_response(200, self._rate_limit_view())
         if route == ("POST", "/_emulator/faults"):
             return _json_response(201, self.inject(Fault.from_dict(data)).to_dict())
         if route == ("POST", "/_emulator/workflows"):
