@@ -930,6 +930,28 @@ def test_rate_limit_mode_stands_behind_faults(emu: Emulator) -> None:
     assert statuses == [503, 503, 200, 429]
 
 
+def test_control_lists_every_run_and_execution(emu: Emulator) -> None:
+    emu.run_seconds = 60
+    runs = "/api/v1/workflows/{}/runs/"
+    first = call(emu, "POST", runs.format("wf_weekly_cost_review"), {"trigger_name": "a"}).json
+    second = call(emu, "POST", runs.format("wf_deploy_watcher"), {"trigger_name": "b"}).json
+    listed = call(emu, "GET", "/_emulator/runs").json
+    assert [r["id"] for r in listed] == [first["id"], second["id"]]
+    assert listed[0]["trigger_name"] == "a" and listed[0]["status"] == "pending"
+    only = call(emu, "GET", "/_emulator/runs?workflow=wf_deploy_watcher").json
+    assert [r["id"] for r in only] == [second["id"]]
+    execute = "/actions/v1/{}/execute"
+    body = {"input": {"n": 1}, "webhook_id": "wh"}
+    started = call(emu, "POST", execute.format("action_summarize"), body).json
+    call(emu, "POST", execute.format("action_contract_review"), {"input": {"n": 2}})
+    found = call(emu, "GET", "/_emulator/executions?action=action_summarize").json
+    assert [(e["id"], e["input"], e["status"]) for e in found] == [
+        (started["execution_id"], {"n": 1}, "pending")
+    ]
+    assert len(call(emu, "GET", "/_emulator/executions").json) == 2
+    assert call(emu, "GET", "/_emulator/runs?workflow=nope").json == []
+
+
 def test_cli_rate_limit_flag(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

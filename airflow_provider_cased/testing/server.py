@@ -27,7 +27,8 @@ let another process drive an emulator started from the command line:
 ``GET health``, ``GET requests``, ``GET stats``, ``POST reset``,
 ``GET|POST|DELETE faults``, ``POST workflows``, ``POST actions``,
 ``POST runs/{id}/status``, ``POST executions/{id}/status``,
-``GET|POST|DELETE rate-limit``.
+``GET|POST|DELETE rate-limit``, ``GET runs`` (``?workflow=``),
+``GET executions`` (``?action=``).
 
 Rate-limit mode (``rate_limit=`` requests per second, ``--rate-limit`` on the
 command line, or ``POST /_emulator/rate-limit`` at runtime): API requests
@@ -1510,6 +1511,16 @@ class Emulator:
             prefix = params.get("path", [""])[0]
             records = self.requests_to(wanted_method, prefix)
             return _json_response(200, [r.to_dict() for r in records])
+        if route == ("GET", "/_emulator/runs"):
+            # Every run as the API shows it now, oldest first (the API lists one workflow only).
+            wanted = parse_qs(query_string).get("workflow", [None])[0]
+            runs = [r for r in self.runs.values() if wanted in (None, r["workflow"])]
+            return _json_response(200, runs)
+        if route == ("GET", "/_emulator/executions"):
+            # The case.dev API has no list of executions at all.
+            wanted = parse_qs(query_string).get("action", [None])[0]
+            found = [e for e in self.executions.values() if wanted in (None, e["actionId"])]
+            return _json_response(200, found)
         if route == ("POST", "/_emulator/reset"):
             self.reset()
             return _json_response(200, {"status": "reset"})
