@@ -65,14 +65,15 @@ fi
 PG_BIN="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin | sort -V | tail -n 1)"
 [[ -x "$PG_BIN/initdb" ]] || fail "PostgreSQL's initdb not found under /usr/lib/postgresql"
 
-if ! "$PY" -c "import psycopg2, asyncpg, airflow.providers.celery" 2>/dev/null; then
-    log "Installing apache-airflow-providers-celery, psycopg2-binary and asyncpg into $VENV"
+# celery 5.7 dropped celery.backends.database.retry, which the Celery provider (3.26)
+# imports: hold celery below 5.7 until a provider release catches up.
+CELERY_REQS=(apache-airflow-providers-celery "celery[redis]>=5.5,<5.7" psycopg2-binary asyncpg)
+if ! "$PY" -c "import psycopg2, asyncpg, airflow.providers.celery; from celery.backends.database import retry" 2>/dev/null; then
+    log "Installing ${CELERY_REQS[*]} into $VENV"
     if [[ -x "$VENV/bin/uv" ]]; then
-        "$VENV/bin/uv" pip install -q --python "$PY" apache-airflow-providers-celery \
-            psycopg2-binary asyncpg </dev/null
+        "$VENV/bin/uv" pip install -q --python "$PY" "${CELERY_REQS[@]}" </dev/null
     else
-        "$PY" -m pip install -q --disable-pip-version-check apache-airflow-providers-celery \
-            psycopg2-binary asyncpg </dev/null
+        "$PY" -m pip install -q --disable-pip-version-check "${CELERY_REQS[@]}" </dev/null
     fi
 fi
 
@@ -245,7 +246,7 @@ mkdir -p "$AIRFLOW_HOME"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$DB_URL"
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 export AIRFLOW__CELERY__BROKER_URL="redis+socket://$REDIS_SOCK"
-export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql://airflow:$DB_PASSWORD@127.0.0.1:$PG_PORT/airflow"
+export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql+psycopg2://airflow:$DB_PASSWORD@127.0.0.1:$PG_PORT/airflow"
 export AIRFLOW__CELERY__WORKER_CONCURRENCY="$CONCURRENCY"
 export AIRFLOW__CORE__DAGS_FOLDER="$HERE/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
