@@ -26,7 +26,11 @@ _COMMON_FIELDS: dict[str, dict[str, Any]] = {
     "request_timeout": {
         "label": "Request timeout (seconds)",
         "description": "How long to wait for each answer before retrying or failing. Default 60.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": DEFAULT_REQUEST_TIMEOUT},
+        "schema": {
+            "type": ["number", "null"],
+            "minimum": 1,
+            "default": DEFAULT_REQUEST_TIMEOUT,
+        },
     },
     "retry_limit": {
         "label": "Retry limit",
@@ -43,6 +47,14 @@ _COMMON_FIELDS: dict[str, dict[str, Any]] = {
             "server takes precedence. Default 1."
         ),
         "schema": {"type": ["number", "null"], "minimum": 0, "default": DEFAULT_RETRY_DELAY},
+    },
+    "allow_plain_http": {
+        "label": "Allow plain HTTP",
+        "description": (
+            "Send the API key over http:// to a host other than this machine, e.g. a trusted "
+            "proxy on a private network. Off by default: only https:// or loopback."
+        ),
+        "schema": {"type": ["boolean", "null"], "default": False},
     },
 }
 
@@ -71,7 +83,11 @@ CASEDEV_FIELDS: dict[str, dict[str, Any]] = {
             "How long a synchronous action execute may hold the request. case.dev allows up to "
             "5 minutes, so the default is 330."
         ),
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": DEFAULT_EXECUTE_TIMEOUT},
+        "schema": {
+            "type": ["number", "null"],
+            "minimum": 1,
+            "default": DEFAULT_EXECUTE_TIMEOUT,
+        },
     },
 }
 
@@ -109,7 +125,7 @@ def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
     try:
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import FloatField, IntegerField, StringField
+        from wtforms import BooleanField, FloatField, IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
     except ImportError:  # no FAB UI here (a worker, or 3.2+): the provider-info fields apply
         return {}
@@ -122,13 +138,23 @@ def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "widget": BS3TextFieldWidget(),
             "default": schema.get("default"),
         }
-        if "integer" in kinds:
+        if "boolean" in kinds:
+            widgets[name] = BooleanField(
+                lazy_gettext(spec["label"]),
+                description=spec["description"],
+                default=schema.get("default"),
+            )
+        elif "integer" in kinds:
             widgets[name] = IntegerField(
-                lazy_gettext(spec["label"]), validators=[Optional(), NumberRange(min=0)], **common
+                lazy_gettext(spec["label"]),
+                validators=[Optional(), NumberRange(min=schema.get("minimum", 0))],
+                **common,
             )
         elif "number" in kinds:
             widgets[name] = FloatField(
-                lazy_gettext(spec["label"]), validators=[Optional(), NumberRange(min=0)], **common
+                lazy_gettext(spec["label"]),
+                validators=[Optional(), NumberRange(min=schema.get("minimum", 0))],
+                **common,
             )
         else:
             widgets[name] = StringField(lazy_gettext(spec["label"]), **common)

@@ -262,13 +262,19 @@ def error_from_answer(
         body=excerpt,
         conn_id=config.conn_id,
         retry_after=server_wait_hint(status, headers),
+        transient=status in RETRYABLE_STATUSES,
         # A 5xx to a POST leaves its outcome unknown: the server may have acted before failing.
         outcome_unknown=not request.endpoint.idempotent and status >= 500,
     )
 
 
 def error_from_failure(
-    config: ClientConfig, request: ApiRequest, failure: Failure, cause: BaseException
+    config: ClientConfig,
+    request: ApiRequest,
+    failure: Failure,
+    cause: BaseException,
+    *,
+    transient: bool = True,
 ) -> CasedApiError:
     reason = redact(f"{type(cause).__name__}: {cause}", config.api_key)
     if failure is Failure.NOT_SENT:
@@ -281,6 +287,7 @@ def error_from_failure(
         path=request.path,
         conn_id=config.conn_id,
         outcome_unknown=failure is Failure.NO_ANSWER and not request.endpoint.idempotent,
+        transient=transient,
     )
 
 
@@ -313,10 +320,13 @@ class Attempts:
     trying again, or ends the loop (None = success; an exception = final error).
     """
 
-    def __init__(self, config: ClientConfig, request: ApiRequest, log: Any) -> None:
+    def __init__(
+        self, config: ClientConfig, request: ApiRequest, log: Any, *, retry: bool = True
+    ) -> None:
         self.config = config
         self.request = request
-        self.policy = config.policy()
+        # Without retries the caller owns the backing off (a status wait polls on its own clock).
+        self.policy = config.policy() if retry else RetryPolicy(0, config.retry_delay)
         self.log = log
         self.retries_done = 0
 
@@ -340,7 +350,9 @@ class Attempts:
 
     def failed(self, failure: Failure | None, cause: BaseException) -> float:
         if failure is None:  # a mistake on our side (bad URL...), not worth repeating
-            raise error_from_failure(self.config, self.request, Failure.NOT_SENT, cause) from cause
+            raise error_from_failure(
+                self.config, self.request, Failure.NOT_SENT, cause, transient=False
+            ) from cause
         delay = self.policy.next_delay(self.request.endpoint, self.retries_done, failure=failure)
         if delay is None:
             raise error_from_failure(self.config, self.request, failure, cause) from cause

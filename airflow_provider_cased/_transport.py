@@ -77,10 +77,10 @@ class SyncTransport:
             self._session = session
         return self._session
 
-    def send(self, request: ApiRequest) -> Any:
+    def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
         import requests
 
-        attempts = Attempts(self.config, request, self.log)
+        attempts = Attempts(self.config, request, self.log, retry=retry)
         url = self.config.url(request.path)
         timeout = (self.config.connect_timeout, self.config.read_timeout_for(request.endpoint))
         while True:
@@ -168,11 +168,11 @@ class AsyncTransport:
         self.log = logger or log
         self._headers = config.headers()
 
-    async def send(self, request: ApiRequest) -> Any:
+    async def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
         import httpx
 
         shared = await shared_async_client(self.config)
-        attempts = Attempts(self.config, request, self.log)
+        attempts = Attempts(self.config, request, self.log, retry=retry)
         read_timeout = self.config.read_timeout_for(request.endpoint)
         # Waiting for a free pooled connection is normal under load: allow it the read timeout.
         timeout = httpx.Timeout(

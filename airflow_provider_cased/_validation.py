@@ -7,12 +7,13 @@ Standard library only: operators import this while a DAG file is parsed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
 
 DEPLOYMENT_STATUSES = ("pending", "running", "success", "failure", "cancelled")
 TRIGGERED_BY_VALUES = ("manual", "schedule", "event")
-RUN_STATUS_FILTERS = ("pending", "running", "completed", "failed", "cancelled")
 
 
 def required_str(field: str, value: Any) -> str:
@@ -74,3 +75,108 @@ def is_template(value: Any) -> bool:
 
 def without_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _is_xcom_arg(value: Any) -> bool:
+    # Duck-typed so no Airflow module is imported for it: XComArg/PlainXComArg/MappedArgument.
+    return hasattr(value, "resolve") and hasattr(value, "operator")
+
+
+def check_parse_time(owner: str, checks: Iterable[tuple[Callable[[Any], Any], Any]]) -> None:
+    """Run input checks on values known at parse time; templated values wait for run time."""
+    for check, value in checks:
+        if value is None or is_template(value) or _is_xcom_arg(value):
+            continue
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
+
+
+Check = Callable[[str, Any], Any]
+
+
+def _check(check: Check) -> dict[str, Check]:
+    """The metadata that declares a body field's check beside the field."""
+    return {"check": check}
+
+
+@dataclass(frozen=True)
+class RequestBody:
+    """A request body declared once: its checks run at parse time on the values known
+    then (``check_known``) and in full before the hook sends it (construction)."""
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            object.__setattr__(
+                self, spec.name, spec.metadata["check"](spec.name, getattr(self, spec.name))
+            )
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(spec.name for spec in fields(cls))
+
+    @classmethod
+    def check_known(
+        cls, owner: str, values: Mapping[str, Any], *, names: Mapping[str, str] | None = None
+    ) -> None:
+        """Check the values known at parse time; ``names`` maps a field to the caller's
+        argument name, so the error names what the user wrote."""
+        names = names or {}
+        check_parse_time(
+            owner,
+            [
+                (
+                    partial(spec.metadata["check"], names.get(spec.name, spec.name)),
+                    values[spec.name],
+                )
+                for spec in fields(cls)
+                if spec.name in values
+            ],
+        )
+
+    def json(self) -> dict[str, Any]:
+        return without_none({spec.name: getattr(self, spec.name) for spec in fields(self)})
+
+
+@dataclass(frozen=True)
+class DeploymentBody(RequestBody):
+    """``POST /api/v1/deployments/``."""
+
+    deployment_request: str = field(metadata=_check(required_str))
+    repository_full_name: str | None = field(default=None, metadata=_check(optional_str))
+    status: str | None = field(
+        default=None, metadata=_check(partial(optional_one_of, allowed=DEPLOYMENT_STATUSES))
+    )
+    external_url: str | None = field(default=None, metadata=_check(optional_str))
+    commit_sha: str | None = field(default=None, metadata=_check(optional_str))
+    commit_message: str | None = field(default=None, metadata=_check(optional_str))
+    ref: str | None = field(default=None, metadata=_check(optional_str))
+    event_metadata: dict[str, Any] | None = field(default=None, metadata=_check(json_object))
+
+
+@dataclass(frozen=True)
+class RunBody(RequestBody):
+    """``POST /api/v1/workflows/{id}/runs/``."""
+
+    triggered_by: str = field(
+        default="manual", metadata=_check(partial(one_of, allowed=TRIGGERED_BY_VALUES))
+    )
+    trigger_name: str | None = field(default=None, metadata=_check(optional_str))
+    context: dict[str, Any] | None = field(default=None, metadata=_check(json_object))
+
+
+@dataclass(frozen=True)
+class SessionBody(RequestBody):
+    """``POST /api/v1/agent/sessions/``."""
+
+    prompt: str = field(metadata=_check(required_str))
+    context: dict[str, Any] | None = field(default=None, metadata=_check(json_object))
+
+
+@dataclass(frozen=True)
+class ExecuteBody(RequestBody):
+    """``POST /actions/v1/{id}/execute``."""
+
+    input: dict[str, Any] = field(metadata=_check(partial(json_object, required=True)))
+    webhook_id: str | None = field(default=None, metadata=_check(optional_str))

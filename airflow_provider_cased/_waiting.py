@@ -7,14 +7,18 @@ owns the I/O and the sleeping, so the same rules hold in both worlds.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
+from airflow_provider_cased._http import MAX_RETRY_AFTER_SECONDS
 from airflow_provider_cased.exceptions import CasedApiError, CasedRemoteFailure, CasedTimeoutError
-from airflow_provider_cased.states import RemoteState
+from airflow_provider_cased.states import RemoteSpec, RemoteState
 
 EVENT_STATUSES = ("success", "failed", "timeout", "error")
+# While the API is in trouble, polls back off up to this many poll intervals apart.
+TROUBLE_BACKOFF_POLLS = 4
 
 
 def deadline_from_timeout(timeout: float | None) -> float | None:
@@ -25,26 +29,78 @@ def deadline_from_timeout(timeout: float | None) -> float | None:
 class Waiter:
     def __init__(
         self,
-        state_of: Callable[[dict[str, Any]], RemoteState],
+        spec: RemoteSpec,
         remote_id: str,
         poll_interval: float,
         end_time: float | None,
         log: Any,
     ) -> None:
-        self.state_of = state_of
+        self.spec = spec
         self.remote_id = remote_id
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.log = log
         self._warned_statuses: set[str] = set()
+        self.label = spec.label
+        self._trouble_since: float | None = None
+        self._failed_polls = 0
+
+    def failed(self, error: CasedApiError) -> float:
+        """A poll that got no usable answer: seconds until the next, or raise.
+
+        A status poll is read-only, so transient trouble (no answer, 408/429/5xx)
+        never ends the wait before its deadline; only answers that cannot heal do.
+        """
+        if not error.transient:
+            raise error
+        now = time.time()
+        self._failed_polls += 1
+        ceiling = self.poll_interval * min(2 ** (self._failed_polls - 1), TROUBLE_BACKOFF_POLLS)
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+        if self._trouble_since is None:
+            self._trouble_since = now
+            self.log.warning(
+                "Could not read the status of %s %s (%s); still waiting, polling again with "
+                "backoff until the API answers%s",
+                self.label,
+                self.remote_id,
+                error,
+                "" if self.end_time is None else " or the timeout passes",
+            )
+        if self.end_time is not None:
+            if now >= self.end_time:
+                raise CasedTimeoutError(
+                    f"Timed out waiting for {self.label} {self.remote_id}: "
+                    f"the API gave no usable answer for the last {now - self._trouble_since:.0f} s "
+                    f"({error})"
+                )
+            delay = min(delay, max(0.0, self.end_time - now))
+        return delay
+
+    def _recovered(self) -> None:
+        if self._trouble_since is None:
+            return
+        self.log.warning(
+            "The API answers again for %s %s, after %.0f s without a usable answer "
+            "(%d failed polls)",
+            self.label,
+            self.remote_id,
+            time.time() - self._trouble_since,
+            self._failed_polls,
+        )
+        self._trouble_since = None
+        self._failed_polls = 0
 
     def check(self, answer: Any) -> float | None:
+        self._recovered()
         if not isinstance(answer, dict):
             raise CasedApiError(
                 f"Status of {self.remote_id} came back as {type(answer).__name__}, not an object"
             )
-        state = self.state_of(answer)
-        label = state.kind.label
+        state = self.spec.state(answer)
+        label = self.label
         if state.is_terminal:
             return None
         if not state.is_known and state.status not in self._warned_statuses:
@@ -71,7 +127,7 @@ class Waiter:
 
 def failure_message(state: RemoteState, remote_id: str, answer: dict[str, Any], link: str) -> str:
     detail = answer.get("error") or answer.get("message")
-    text = f"{state.kind.label.capitalize()} {remote_id} ended with status {state.status!r}"
+    text = f"{state.spec.label.capitalize()} {remote_id} ended with status {state.status!r}"
     if detail:
         text += f": {detail}"
     if link:
@@ -96,10 +152,15 @@ def wait_sync(
 ) -> dict[str, Any]:
     """Poll ``fetch`` until the waiter says done; returns the terminal answer."""
     while True:
-        answer = fetch()
-        delay = waiter.check(answer)
-        if delay is None:
-            return answer
+        try:
+            answer = fetch()
+        except CasedApiError as error:
+            delay = waiter.failed(error)
+        else:
+            next_poll = waiter.check(answer)
+            if next_poll is None:
+                return answer
+            delay = next_poll
         time.sleep(delay)
 
 

@@ -39,6 +39,7 @@ class CasedApiError(CasedProviderError):
         conn_id: str = "",
         retry_after: float | None = None,
         outcome_unknown: bool = False,
+        transient: bool = False,
     ) -> None:
         super().__init__(message)
         # Shadows AirflowException's class-level HTTPStatus: here it is the API's answer, if any.
@@ -50,6 +51,9 @@ class CasedApiError(CasedProviderError):
         self.retry_after = retry_after
         # True when a non-idempotent request left but its outcome is unknown (5xx, lost answer).
         self.outcome_unknown = outcome_unknown
+        # True when the same request may well succeed later (no answer, 408/429/5xx):
+        # a status wait keeps going through such errors until its own deadline.
+        self.transient = transient
 
 
 class CasedInputError(CasedProviderError, ValueError):

@@ -1,12 +1,15 @@
-"""Remote statuses and what they mean for a wait: terminal or not, success or not.
+"""What a task can wait on: one spec per kind of remote work, with its statuses.
 
-Standard library only: operators, sensors and triggers all read it.
+Operators, sensors and triggers read the spec (never their own status lists),
+and so do the run-list filter and the emulator. Standard library only:
+operators import it while DAG files are parsed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from importlib import import_module
 from typing import Any
 
 
@@ -15,6 +18,7 @@ class WorkflowRunStatus(str, Enum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    # Not documented for runs; if it ever comes it is terminal and not a success.
     CANCELLED = "cancelled"
 
 
@@ -23,32 +27,87 @@ class ExecutionStatus(str, Enum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    # Not documented for executions, but it can only mean "did not succeed".
+    CANCELLED = "cancelled"
+
+
+# The run statuses the API documents for its list filter.
+RUN_STATUS_FILTERS = tuple(
+    s.value for s in WorkflowRunStatus if s is not WorkflowRunStatus.CANCELLED
+)
 
 
 @dataclass(frozen=True)
-class RemoteKind:
-    """A kind of remote work: its label and its status sets."""
+class RemoteSpec:
+    """One kind of remote work to wait on (a workflow run, an action execution).
 
+    :param kind: the name trigger events carry (``workflow_run``).
+    :param label: how logs and errors name it (``workflow run``).
+    :param statuses: every status the API documents; anything else is unknown.
+    :param in_progress: statuses that keep a wait going.
+    :param succeeded: terminal statuses that are a success; the other known ones fail.
+    :param id_fields: the ids that locate one, the remote id last; also the names of
+        the hook method's and the trigger's arguments.
+    :param fetch_method: the hook method that reads one; ``a_<name>`` is its async twin.
+    :param trigger_path: the deferral trigger's class path (stored with deferred tasks).
+    """
+
+    kind: str
     label: str
+    statuses: type[Enum]
     in_progress: frozenset[str]
     succeeded: frozenset[str]
-    failed: frozenset[str]
+    id_fields: tuple[str, ...]
+    fetch_method: str
+    trigger_path: str
+
+    @property
+    def failed(self) -> frozenset[str]:
+        known = {str(s.value) for s in self.statuses}
+        return frozenset(known - self.in_progress - self.succeeded)
+
+    def state(self, answer: dict[str, Any]) -> RemoteState:
+        return RemoteState(self, str(answer.get("status") or ""))
+
+    def remote_id(self, ids: dict[str, str]) -> str:
+        return ids[self.id_fields[-1]]
+
+    def fetch(self, hook: Any, ids: dict[str, str]) -> Any:
+        """One status read for a wait: no retry loop, the wait backs off on its own clock."""
+        return getattr(hook, self.fetch_method)(**ids, retry=False)
+
+    async def afetch(self, hook: Any, ids: dict[str, str]) -> Any:
+        return await getattr(hook, f"a_{self.fetch_method}")(**ids, retry=False)
+
+    def trigger(
+        self, ids: dict[str, str], conn_id: str, poll_interval: float, end_time: float | None
+    ) -> Any:
+        """The deferral trigger for one, imported only when a task defers."""
+        module, _, name = self.trigger_path.rpartition(".")
+        trigger_class = getattr(import_module(module), name)
+        return trigger_class(**ids, conn_id=conn_id, poll_interval=poll_interval, end_time=end_time)
 
 
-WORKFLOW_RUN = RemoteKind(
-    "workflow run",
+WORKFLOW_RUN = RemoteSpec(
+    kind="workflow_run",
+    label="workflow run",
+    statuses=WorkflowRunStatus,
     in_progress=frozenset({"pending", "running"}),
     succeeded=frozenset({"completed"}),
-    failed=frozenset({"failed", "cancelled"}),
+    id_fields=("workflow_id", "run_id"),
+    fetch_method="get_workflow_run",
+    trigger_path="airflow_provider_cased.triggers.cased.CasedWorkflowRunTrigger",
 )
-ACTION_EXECUTION = RemoteKind(
-    "action execution",
+ACTION_EXECUTION = RemoteSpec(
+    kind="action_execution",
+    label="action execution",
+    statuses=ExecutionStatus,
     in_progress=frozenset({"pending", "running"}),
     succeeded=frozenset({"completed"}),
-    # cancelled is not documented for executions, but it can only mean "did not succeed".
-    failed=frozenset({"failed", "cancelled"}),
+    id_fields=("execution_id",),
+    fetch_method="get_execution",
+    trigger_path="airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger",
 )
-KINDS = {"workflow_run": WORKFLOW_RUN, "action_execution": ACTION_EXECUTION}
 
 
 @dataclass(frozen=True)
@@ -59,28 +118,20 @@ class RemoteState:
     warning, until the timeout ends it; it never hangs on "not done" forever.
     """
 
-    kind: RemoteKind
+    spec: RemoteSpec
     status: str
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in self.kind.succeeded or self.status in self.kind.failed
+        return self.status in self.spec.succeeded or self.status in self.spec.failed
 
     @property
     def is_successful(self) -> bool:
-        return self.status in self.kind.succeeded
+        return self.status in self.spec.succeeded
 
     @property
     def is_known(self) -> bool:
-        return self.is_terminal or self.status in self.kind.in_progress
-
-
-def run_state(run: dict[str, Any]) -> RemoteState:
-    return RemoteState(WORKFLOW_RUN, str(run.get("status") or ""))
-
-
-def execution_state(execution: dict[str, Any]) -> RemoteState:
-    return RemoteState(ACTION_EXECUTION, str(execution.get("status") or ""))
+        return self.is_terminal or self.status in self.spec.in_progress
 
 
 _EXECUTION_KEYS = {

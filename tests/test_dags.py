@@ -143,6 +143,28 @@ def test_unknown_status_keeps_waiting_then_completes(bag, emu, deferrable):
     assert state == "success", tasks
 
 
+def _outage(emulator, path: str) -> None:
+    """More failed polls than the connection's retry limit (3): 503s, then dropped connections."""
+    emulator.inject(Fault(method="GET", path=path, status=503, times=4))
+    emulator.inject(Fault(method="GET", path=path, drop=True, times=3))
+
+
+def test_waits_outlast_an_api_outage(bag, emu, deferrable, logs):
+    _outage(emu, "/api/v1/workflows/wf_weekly_cost_review/runs/")
+    state, tasks = run_dag(bag, "t_run_completes")
+    assert state == "success", tasks
+    assert len(emu.requests_to("POST", "/api/v1/workflows/")) == 1
+    assert logs.count("Could not read the status of workflow run") == 1
+    assert logs.count("The API answers again for workflow run") == 1
+
+
+def test_sensors_outlast_an_api_outage(bag, emu, deferrable):
+    _outage(emu, "/api/v1/workflows/wf_deploy_watcher/runs/")
+    _outage(emu, "/actions/v1/executions/")
+    state, tasks = run_dag(bag, "t_sensors")
+    assert state == "success", tasks
+
+
 def test_lost_answer_then_retry_reattaches_without_a_second_run(bag, emu):
     # Try 1: the POST's answer is lost and every look-up for it fails too -> the task fails.
     # Try 2 finds the run its first try started (by trigger_name) and waits for it.

@@ -271,6 +271,52 @@ def test_host_defaults_and_scheme_less_hosts(monkeypatch):
     assert CasedHook("cased_uri").base_url == "https://cased.internal.example:8443"
 
 
+@pytest.mark.parametrize(
+    "host", ["http://cased.internal.example", "http://10.0.0.5:8080", "HTTP://app.cased.com"]
+)
+def test_plain_http_to_another_host_is_refused_before_sending(monkeypatch, host):
+    conn = {"conn_type": "cased", "host": host, "password": "sk_secret_123"}
+    monkeypatch.setenv("AIRFLOW_CONN_CASED_PLAIN", json.dumps(conn))
+    with pytest.raises(CasedInputError) as error:
+        CasedHook("cased_plain").get_workflow("wf_1")
+    message = str(error.value)
+    assert "cased_plain" in message and "allow_plain_http" in message and "https://" in message
+    assert "sk_secret_123" not in message
+
+
+def test_plain_http_allowed_to_loopback_or_by_the_extra(monkeypatch):
+    for host in ("http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:8080"):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CASED_LOCAL",
+            json.dumps({"conn_type": "cased", "host": host, "password": "k"}),
+        )
+        assert CasedHook("cased_local").base_url == host
+    conn = {
+        "conn_type": "casedev",
+        "host": "http://proxy.internal:3128",
+        "password": "k",
+        "extra": {"allow_plain_http": "true"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CASEDEV_PROXY", json.dumps(conn))
+    assert CaseDevHook("casedev_proxy").base_url == "http://proxy.internal:3128"
+
+
+def test_other_schemes_and_bad_flag_values_are_named(monkeypatch):
+    conn = {"conn_type": "cased", "host": "ftp://files.example", "password": "k"}
+    monkeypatch.setenv("AIRFLOW_CONN_CASED_FTP", json.dumps(conn))
+    with pytest.raises(CasedInputError, match=r"cased_ftp.*https://"):
+        CasedHook("cased_ftp").get_workflow("wf_1")
+    conn = {
+        "conn_type": "cased",
+        "host": "https://x",
+        "password": "k",
+        "extra": {"allow_plain_http": "maybe"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CASED_FLAG", json.dumps(conn))
+    with pytest.raises(CasedInputError, match=r"allow_plain_http.*cased_flag"):
+        CasedHook("cased_flag").get_workflow("wf_1")
+
+
 # -- retries: which, how often, how long ------------------------------------------------
 
 

@@ -86,6 +86,13 @@ def test_missing_connection_key_yields_error_event(emulator, monkeypatch):
     assert event["status"] == "error" and "nokey" in event["message"]
 
 
+def test_plain_http_connection_yields_error_event_without_polling(monkeypatch):
+    conn = '{"conn_type": "cased", "host": "http://cased.example", "password": "k"}'
+    monkeypatch.setenv("AIRFLOW_CONN_PLAIN", conn)
+    event = first_event(CasedWorkflowRunTrigger("wf", "r", conn_id="plain"))
+    assert event["status"] == "error" and "allow_plain_http" in event["message"]
+
+
 @pytest.mark.usefixtures("fast_retries")
 def test_trigger_retries_transient_errors_with_the_same_policy(emulator):
     run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
@@ -175,3 +182,73 @@ def test_polls_far_apart_reuse_the_idle_connection(emulator):
 
     asyncio.run(two_polls_apart())
     assert emulator.connections_opened - before == 1
+
+
+def _outage(emulator, path: str, answers: int = 4, drops: int = 4) -> None:
+    """An API outage as a proxy shows it: 503s first, then dropped connections."""
+    emulator.inject(Fault(method="GET", path=path, status=503, times=answers))
+    emulator.inject(Fault(method="GET", path=path, drop=True, times=drops))
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_trigger_waits_out_an_outage_longer_than_the_retry_limit(emulator, logs):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
+    _outage(emulator, f"/api/v1/workflows/wf_weekly_cost_review/runs/{run['id']}/")
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_weekly_cost_review", run["id"], poll_interval=0.1)
+    )
+    assert event["status"] == "success", event
+    # Once when the trouble starts, once when it ends: not a line per failed poll.
+    assert logs.count("Could not read the status of workflow run") == 1
+    assert logs.count("The API answers again for workflow run") == 1
+    assert logs.count("retry 1 of") == 0, "polls back off on the wait's clock, not the hook's"
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_execution_trigger_waits_out_an_outage(emulator):
+    started = CaseDevHook().execute_action("action_contract_review", {"a": 1})
+    _outage(emulator, f"/actions/v1/executions/{started['execution_id']}")
+    event = first_event(CaseDevActionExecutionTrigger(started["execution_id"], poll_interval=0.1))
+    assert event["status"] == "success", event
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_outage_past_the_deadline_is_a_timeout_not_an_error(emulator):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
+    emulator.inject(Fault(method="GET", path="/api/v1/workflows/", status=503, times=0))
+    started = time.monotonic()
+    event = first_event(
+        CasedWorkflowRunTrigger(
+            "wf_weekly_cost_review", run["id"], poll_interval=0.2, end_time=time.time() + 1.0
+        )
+    )
+    assert event["status"] == "timeout", event
+    assert "no usable answer" in event["message"] and "503" in event["message"]
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.usefixtures("fast_retries")
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_answers_that_cannot_heal_end_the_wait_at_once(emulator, status):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
+    emulator.inject(Fault(method="GET", path="/api/v1/workflows/", status=status, times=0))
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_weekly_cost_review", run["id"], poll_interval=0.1)
+    )
+    assert event["status"] == "error" and str(status) in event["message"]
+    polls = emulator.requests_to("GET", f"/api/v1/workflows/wf_weekly_cost_review/runs/{run['id']}")
+    assert len(polls) == 1
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_retry_after_spaces_the_polls_of_a_rate_limited_wait(emulator):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
+    emulator.inject(
+        Fault(method="GET", path="/api/v1/workflows/", status=429, headers={"Retry-After": "1"})
+    )
+    started = time.monotonic()
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_weekly_cost_review", run["id"], poll_interval=0.1)
+    )
+    assert event["status"] == "success"
+    assert time.monotonic() - started >= 1.0

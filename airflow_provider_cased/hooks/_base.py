@@ -16,8 +16,8 @@ from airflow_provider_cased._connection_form import (
     ui_field_behaviour,
 )
 from airflow_provider_cased._http import ApiRequest, ClientConfig, Endpoint, build_request
-from airflow_provider_cased._transport import SyncTransport
-from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseHook
+from airflow_provider_cased._transport import AsyncTransport, SyncTransport
+from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseHook, aget_connection
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 
 PAGE_SIZE = 100
@@ -26,7 +26,13 @@ USER_AGENT = f"airflow-provider-cased/{__version__} apache-airflow/{AIRFLOW_VERS
 
 
 def extra_number(
-    extras: dict[str, Any], name: str, default: float, conn_id: str, *, integer: bool = False
+    extras: dict[str, Any],
+    name: str,
+    default: float,
+    conn_id: str,
+    *,
+    integer: bool = False,
+    positive: bool = False,
 ) -> Any:
     value = extras.get(name)
     if value is None or value == "":
@@ -35,12 +41,64 @@ def extra_number(
         number = int(value) if integer else float(value)
     except (TypeError, ValueError):
         number = -1
-    if isinstance(value, bool) or number < 0 or (integer and float(value) != number):
-        kind = "a whole number >= 0" if integer else "a number of seconds >= 0"
+    too_small = number <= 0 if positive else number < 0
+    if isinstance(value, bool) or too_small or (integer and float(value) != number):
+        bound = "> 0" if positive else ">= 0"
+        kind = f"a whole number {bound}" if integer else f"a number of seconds {bound}"
         raise CasedInputError(
             f"Extra '{name}' of Airflow connection '{conn_id}' must be {kind}; got {value!r}"
         )
     return number
+
+
+def extra_flag(extras: dict[str, Any], name: str, conn_id: str) -> bool:
+    value = extras.get(name)
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise CasedInputError(
+        f"Extra '{name}' of Airflow connection '{conn_id}' must be true or false; got {value!r}"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_scheme(base_url: str, conn_id: str, allow_plain_http: bool) -> None:
+    """The API key travels only over TLS, or to this machine, unless the user says otherwise."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return
+    if scheme != "http":
+        raise CasedInputError(
+            f"Base URL (host) of Airflow connection '{conn_id}' must start with https://; "
+            f"got {base_url!r}"
+        )
+    if allow_plain_http or is_loopback(parts.hostname or ""):
+        return
+    raise CasedInputError(
+        f"Base URL (host) of Airflow connection '{conn_id}' is plain http:// to "
+        f"{parts.hostname!r}: the API key would travel unencrypted. Use https://, or, for a "
+        "trusted plain-HTTP proxy, set the connection extra allow_plain_http to true. "
+        "No request was sent"
+    )
 
 
 def base_url_from_connection(conn: Any, default_host: str) -> str:
@@ -70,6 +128,7 @@ class ApiHookBase(BaseHook):
         super().__init__()
         self.conn_id = conn_id
         self._transport: SyncTransport | None = None
+        self._async_transport: AsyncTransport | None = None
 
     # Connection form (Airflow 2.11-3.1; 3.2+ reads the same tables from provider info).
     @classmethod
@@ -90,13 +149,18 @@ class ApiHookBase(BaseHook):
                 f"Airflow connection '{conn_id}' has no API key: set its password (API key) field"
             )
         extras = conn.extra_dejson or {}
-        timeout = extra_number(extras, "request_timeout", DEFAULT_REQUEST_TIMEOUT, conn_id)
+        # A zero timeout is no timeout to requests/httpx: it would fail every request.
+        timeout = extra_number(
+            extras, "request_timeout", DEFAULT_REQUEST_TIMEOUT, conn_id, positive=True
+        )
+        base_url = base_url_from_connection(conn, cls.default_host)
+        check_scheme(base_url, conn_id, extra_flag(extras, "allow_plain_http", conn_id))
         return ClientConfig(
             conn_id=conn_id,
-            base_url=base_url_from_connection(conn, cls.default_host),
+            base_url=base_url,
             api_key=api_key.strip(),
             auth_scheme=cls.auth_scheme_from(extras, conn_id),
-            connect_timeout=min(10.0, timeout) if timeout else 10.0,
+            connect_timeout=min(10.0, timeout),
             read_timeout=timeout,
             long_read_timeout=cls.long_read_timeout_from(extras, conn_id, timeout),
             retry_limit=extra_number(
@@ -125,6 +189,12 @@ class ApiHookBase(BaseHook):
         # Read once per hook: later calls reuse it rather than fetching the connection again.
         return self.client_config(self.get_connection(self.conn_id))
 
+    async def aconfig(self) -> ClientConfig:
+        """``config`` for async callers: never the sync getter, which blocks the event loop."""
+        if "config" not in self.__dict__:
+            self.__dict__["config"] = self.client_config(await aget_connection(self.conn_id))
+        return self.config
+
     @property
     def base_url(self) -> str:
         return self.config.base_url
@@ -136,6 +206,7 @@ class ApiHookBase(BaseHook):
         return self._transport
 
     def close(self) -> None:
+        """Close the kept HTTP session (operators do at the end of ``execute``)."""
         if self._transport is not None:
             self._transport.close()
 
@@ -151,6 +222,18 @@ class ApiHookBase(BaseHook):
                 f"{exc} [connection '{self.conn_id}'; no request was sent]"
             ) from None
 
+    def prepare(
+        self,
+        endpoint: Endpoint,
+        ids: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> ApiRequest:
+        """The request for an endpoint; a bad id is an error naming the connection."""
+        with self.checking_inputs():
+            return build_request(endpoint, ids, params=params, json=json)
+
     def request(
         self,
         endpoint: Endpoint,
@@ -158,13 +241,18 @@ class ApiHookBase(BaseHook):
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        retry: bool = True,
     ) -> Any:
-        with self.checking_inputs():
-            prepared = build_request(endpoint, ids, params=params, json=json)
-        return self.send(prepared)
+        return self.send(self.prepare(endpoint, ids, params=params, json=json), retry=retry)
 
-    def send(self, request: ApiRequest) -> Any:
-        return self.transport.send(request)
+    def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
+        return self.transport.send(request, retry=retry)
+
+    async def asend(self, request: ApiRequest, *, retry: bool = True) -> Any:
+        """``send`` over the event loop's shared async client (for triggers)."""
+        if self._async_transport is None:
+            self._async_transport = AsyncTransport(await self.aconfig(), self.log)
+        return await self._async_transport.send(request, retry=retry)
 
     def paginate(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,20 +12,20 @@ from airflow_provider_cased._connection_form import (
     CASED_KEY_HINT,
     DEFAULT_AGENT_SESSIONS_PATH,
 )
-from airflow_provider_cased._http import Endpoint, build_request
+from airflow_provider_cased._http import Endpoint
+from airflow_provider_cased._start_once import send_run_request
 from airflow_provider_cased._validation import (
-    DEPLOYMENT_STATUSES,
-    RUN_STATUS_FILTERS,
     TRIGGERED_BY_VALUES,
-    json_object,
-    one_of,
+    DeploymentBody,
+    RunBody,
+    SessionBody,
     optional_one_of,
     optional_str,
     required_str,
-    without_none,
 )
-from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+from airflow_provider_cased.exceptions import CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
+from airflow_provider_cased.states import RUN_STATUS_FILTERS
 
 ENDPOINTS = {
     "notify_deployment": Endpoint("POST", "/api/v1/deployments/"),
@@ -94,37 +93,46 @@ class CasedHook(ApiHookBase):
         ref: str | None = None,
         event_metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Tell Cased a deployment happened (``POST /api/v1/deployments/``)."""
+        """Tell Cased a deployment happened (``POST /api/v1/deployments/``).
+
+        :param deployment_request: what was deployed, e.g. "Production deploy v1.2.3".
+        :param repository_full_name: ``org/repo``; required by organisations with
+            several projects.
+        :param status: ``pending``, ``running``, ``success`` (the API's default),
+            ``failure`` or ``cancelled``.
+        :param external_url: link back to the deploy system.
+        :param commit_sha: the deployed commit.
+        :param commit_message: its message.
+        :param ref: e.g. ``refs/heads/main``.
+        :param event_metadata: free-form JSON object.
+        :return: the API's answer (``id``, ``status``, ``created_at``).
+        """
         with self.checking_inputs():
-            body = without_none(
-                {
-                    "deployment_request": required_str("deployment_request", deployment_request),
-                    "repository_full_name": optional_str(
-                        "repository_full_name", repository_full_name
-                    ),
-                    "status": optional_one_of("status", status, DEPLOYMENT_STATUSES),
-                    "external_url": optional_str("external_url", external_url),
-                    "commit_sha": optional_str("commit_sha", commit_sha),
-                    "commit_message": optional_str("commit_message", commit_message),
-                    "ref": optional_str("ref", ref),
-                    "event_metadata": json_object("event_metadata", event_metadata),
-                }
+            body = DeploymentBody(
+                deployment_request=deployment_request,
+                repository_full_name=repository_full_name,
+                status=status,
+                external_url=external_url,
+                commit_sha=commit_sha,
+                commit_message=commit_message,
+                ref=ref,
+                event_metadata=event_metadata,
             )
-        return self.request(ENDPOINTS["notify_deployment"], json=body)
+        return self.request(ENDPOINTS["notify_deployment"], json=body.json())
 
     def create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Start an AI agent session (``POST /api/v1/agent/sessions/``, or the connection's path)."""
+        """Start an AI agent session (``POST /api/v1/agent/sessions/``, or the connection's path).
+
+        :param prompt: the problem or task for the agent.
+        :param context: optional JSON object of supporting detail (errors, logs, …).
+        :return: the API's answer (``session_id``, ``status``, ``url``, …).
+        """
         with self.checking_inputs():
-            body = without_none(
-                {
-                    "prompt": required_str("prompt", prompt),
-                    "context": json_object("context", context),
-                }
-            )
+            body = SessionBody(prompt=prompt, context=context)
         endpoint = Endpoint("POST", self.config.extras["agent_sessions_path"])
-        return self.request(endpoint, json=body)
+        return self.request(endpoint, json=body.json())
 
     # -- workflows --------------------------------------------------------------------------
 
@@ -135,7 +143,12 @@ class CasedHook(ApiHookBase):
         agent_name: str | None = None,
         repository: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every workflow matching the filters (``name`` is a partial match), all pages."""
+        """Every workflow matching the filters, all pages, lazily.
+
+        :param name: partial match on the workflow's name.
+        :param agent_name: the agent that runs it.
+        :param repository: a repository id.
+        """
         with self.checking_inputs():
             params = {
                 "name": optional_str("name", name),
@@ -145,10 +158,17 @@ class CasedHook(ApiHookBase):
         return self.paginate(ENDPOINTS["list_workflows"], params=params)
 
     def get_workflow(self, workflow_id: str) -> dict[str, Any]:
+        """One workflow (``GET /api/v1/workflows/{id}/``).
+
+        :param workflow_id: the workflow.
+        """
         return self.request(ENDPOINTS["get_workflow"], {"workflow_id": workflow_id})
 
     def find_workflow_by_name(self, name: str) -> dict[str, Any]:
-        """The one workflow whose name is exactly ``name``; none or several is a clear error."""
+        """The one workflow whose name is exactly ``name``; none or several is a clear error.
+
+        :param name: the exact workflow name.
+        """
         with self.checking_inputs():
             required_str("workflow_name", name)
         candidates = list(self.list_workflows(name=name))
@@ -184,42 +204,19 @@ class CasedHook(ApiHookBase):
         workflow are searched for that name: a run found is returned, and only
         when none exists is the POST sent again. Without ``trigger_name`` a lost
         answer is an error, since the run may or may not exist.
+
+        :param workflow_id: the workflow to run.
+        :param triggered_by: ``manual`` (default), ``schedule`` or ``event``.
+        :param trigger_name: a label for the run; also how a lost answer is reconciled.
+        :param context: JSON object of inputs for the workflow's variable substitution.
+        :return: the created run.
         """
         with self.checking_inputs():
-            body = without_none(
-                {
-                    "triggered_by": one_of("triggered_by", triggered_by, TRIGGERED_BY_VALUES),
-                    "trigger_name": optional_str("trigger_name", trigger_name),
-                    "context": json_object("context", context),
-                }
-            )
-            request = build_request(
-                ENDPOINTS["trigger_workflow_run"], {"workflow_id": workflow_id}, json=body
-            )
-        policy = self.config.policy()
-        for reconciliations in range(policy.retry_limit + 1):
-            try:
-                return self.send(request)
-            except CasedApiError as error:
-                if not (error.outcome_unknown and trigger_name):
-                    raise
-                self.log.warning(
-                    "The answer to %s %s was lost (%s); looking for a run named %r before "
-                    "deciding whether to send it again",
-                    request.method,
-                    request.path,
-                    error.status_code or "no answer",
-                    trigger_name,
-                )
-                # Give a slow server time to finish what it may still be doing before looking.
-                time.sleep(policy.backoff(reconciliations))
-                existing = self.find_run_by_trigger_name(workflow_id, trigger_name)
-                if existing is not None:
-                    self.log.info("Run %s was created; using it", existing.get("id"))
-                    return existing
-                if reconciliations == policy.retry_limit:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            body = RunBody(triggered_by=triggered_by, trigger_name=trigger_name, context=context)
+        request = self.prepare(
+            ENDPOINTS["trigger_workflow_run"], {"workflow_id": workflow_id}, json=body.json()
+        )
+        return send_run_request(self, request, workflow_id, body.trigger_name)
 
     def list_workflow_runs(
         self,
@@ -228,7 +225,13 @@ class CasedHook(ApiHookBase):
         status: str | None = None,
         triggered_by: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every run of a workflow (newest first, as the API orders them), all pages."""
+        """Every run of a workflow (newest first, as the API orders them), all pages, lazily.
+
+        :param workflow_id: the workflow.
+        :param status: only runs in this status (``pending``, ``running``, ``completed``,
+            ``failed``: the values the API documents for the filter).
+        :param triggered_by: only runs started this way (``manual``, ``schedule``, ``event``).
+        """
         with self.checking_inputs():
             params = {
                 "status": optional_one_of("status", status, RUN_STATUS_FILTERS),
@@ -238,15 +241,40 @@ class CasedHook(ApiHookBase):
             ENDPOINTS["list_workflow_runs"], {"workflow_id": workflow_id}, params=params
         )
 
-    def get_workflow_run(self, workflow_id: str, run_id: str) -> dict[str, Any]:
+    def get_workflow_run(
+        self, workflow_id: str, run_id: str, *, retry: bool = True
+    ) -> dict[str, Any]:
+        """One run (``GET .../runs/{run_id}/``).
+
+        :param workflow_id: the workflow the run belongs to.
+        :param run_id: the run.
+        :param retry: retry transient failures by the connection's retry policy; status
+            waits pass False because they back off on their own clock.
+        """
         return self.request(
+            ENDPOINTS["get_workflow_run"],
+            {"workflow_id": workflow_id, "run_id": run_id},
+            retry=retry,
+        )
+
+    async def a_get_workflow_run(
+        self, workflow_id: str, run_id: str, *, retry: bool = True
+    ) -> dict[str, Any]:
+        """``get_workflow_run`` for triggers, over the event loop's shared client."""
+        request = self.prepare(
             ENDPOINTS["get_workflow_run"], {"workflow_id": workflow_id, "run_id": run_id}
         )
+        answer: dict[str, Any] = await self.asend(request, retry=retry)
+        return answer
 
     def find_run_by_trigger_name(
         self, workflow_id: str, trigger_name: str
     ) -> dict[str, Any] | None:
-        """The newest run of the workflow carrying ``trigger_name``, or None."""
+        """The newest run of the workflow carrying ``trigger_name``, or None.
+
+        :param workflow_id: the workflow.
+        :param trigger_name: the exact label the run was started with.
+        """
         for run in self.list_workflow_runs(workflow_id):
             if run.get("trigger_name") == trigger_name:
                 return run
@@ -255,10 +283,14 @@ class CasedHook(ApiHookBase):
     # -- links and checks -------------------------------------------------------------------
 
     def session_url(self, session_id: str) -> str:
-        """The web app's page for an agent session (where a run's progress shows)."""
+        """The web app's page for an agent session (where a run's progress shows).
+
+        :param session_id: the agent session.
+        """
         from urllib.parse import quote
 
         return f"{self.base_url}/agents/{quote(str(session_id), safe='')}"
 
     def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated GET, for the UI's Test button: ``(ok, message)``."""
         return self.check_connection(ENDPOINTS["list_workflows"])

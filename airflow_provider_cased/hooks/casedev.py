@@ -12,7 +12,7 @@ from airflow_provider_cased._connection_form import (
     DEFAULT_EXECUTE_TIMEOUT,
 )
 from airflow_provider_cased._http import Endpoint
-from airflow_provider_cased._validation import json_object, optional_str, without_none
+from airflow_provider_cased._validation import ExecuteBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase, extra_number
 from airflow_provider_cased.states import normalize_execution
@@ -25,7 +25,7 @@ ENDPOINTS = {
     "delete_action": Endpoint("DELETE", "/actions/v1/{action_id}"),
 }
 
-__all__ = ["ENDPOINTS", "CaseDevHook", "normalize_execution"]
+__all__ = ["CaseDevHook", "normalize_execution"]
 
 
 class CaseDevHook(ApiHookBase):
@@ -49,10 +49,12 @@ class CaseDevHook(ApiHookBase):
 
     @classmethod
     def long_read_timeout_from(cls, extras: dict[str, Any], conn_id: str, timeout: float) -> float:
-        return extra_number(extras, "execute_timeout", DEFAULT_EXECUTE_TIMEOUT, conn_id)
+        return extra_number(
+            extras, "execute_timeout", DEFAULT_EXECUTE_TIMEOUT, conn_id, positive=True
+        )
 
     def list_actions(self) -> Iterator[dict[str, Any]]:
-        """Every action definition (``GET /actions/v1``)."""
+        """Every action definition (``GET /actions/v1``), as an iterator."""
         answer = self.request(ENDPOINTS["list_actions"])
         if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
             raise CasedApiError(
@@ -64,10 +66,17 @@ class CaseDevHook(ApiHookBase):
         return iter(answer["data"])
 
     def get_action(self, action_id: str) -> dict[str, Any]:
+        """One action definition.
+
+        :param action_id: the action.
+        """
         return self.request(ENDPOINTS["get_action"], {"action_id": action_id})
 
     def find_action_by_name(self, name: str) -> dict[str, Any]:
-        """The one action named exactly ``name``; none or several is a clear error."""
+        """The one action named exactly ``name``; none or several is a clear error.
+
+        :param name: the exact action name.
+        """
         actions = list(self.list_actions())
         exact = [a for a in actions if a.get("name") == name]
         if len(exact) == 1:
@@ -88,24 +97,38 @@ class CaseDevHook(ApiHookBase):
         (``status: completed``/``failed``); with one it comes at once (``running``).
         Use :func:`normalize_execution` for one snake_case shape. Never repeated
         after it may have reached the server: an action can have side effects.
+
+        :param action_id: the action to run.
+        :param input: the action's input, one JSON object.
+        :param webhook_id: overrides the action's webhook for this run (makes it asynchronous).
         """
         with self.checking_inputs():
-            body = without_none(
-                {
-                    "input": json_object("input", input, required=True),
-                    "webhook_id": optional_str("webhook_id", webhook_id),
-                }
-            )
-        return self.request(ENDPOINTS["execute_action"], {"action_id": action_id}, json=body)
+            body = ExecuteBody(input=input, webhook_id=webhook_id)
+        return self.request(ENDPOINTS["execute_action"], {"action_id": action_id}, json=body.json())
 
-    def get_execution(self, execution_id: str) -> dict[str, Any]:
-        """An execution's status and result (camelCase, as the API sends it)."""
-        return self.request(ENDPOINTS["get_execution"], {"execution_id": execution_id})
+    def get_execution(self, execution_id: str, *, retry: bool = True) -> dict[str, Any]:
+        """An execution's status and result (camelCase, as the API sends it).
+
+        :param execution_id: the execution.
+        :param retry: retry transient failures by the connection's retry policy; status
+            waits pass False because they back off on their own clock.
+        """
+        return self.request(ENDPOINTS["get_execution"], {"execution_id": execution_id}, retry=retry)
+
+    async def a_get_execution(self, execution_id: str, *, retry: bool = True) -> dict[str, Any]:
+        """``get_execution`` for triggers, over the event loop's shared client."""
+        request = self.prepare(ENDPOINTS["get_execution"], {"execution_id": execution_id})
+        answer: dict[str, Any] = await self.asend(request, retry=retry)
+        return answer
 
     def delete_action(self, action_id: str) -> dict[str, Any]:
-        """Delete an action definition; an empty (204) answer gives ``{}``."""
+        """Delete an action definition; an empty (204) answer gives ``{}``.
+
+        :param action_id: the action.
+        """
         answer = self.request(ENDPOINTS["delete_action"], {"action_id": action_id}, json={})
         return answer if isinstance(answer, dict) else {}
 
     def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated GET, for the UI's Test button: ``(ok, message)``."""
         return self.check_connection(ENDPOINTS["list_actions"])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property, partial
+from contextlib import closing
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._validation import json_object, required_str
+from airflow_provider_cased._validation import DeploymentBody, SessionBody
 from airflow_provider_cased.compat import BaseNotifier, Context
-from airflow_provider_cased.operators._base import check_parse_time
-from airflow_provider_cased.operators.cased import DEPLOYMENT_FIELDS, deployment_checks
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
@@ -75,7 +74,7 @@ class CasedDeploymentNotifier(_CasedNotifier):
     A failure to notify is logged and never changes the task's own outcome.
     """
 
-    template_fields: Sequence[str] = DEPLOYMENT_FIELDS
+    template_fields: Sequence[str] = DeploymentBody.field_names()
 
     def __init__(
         self,
@@ -99,14 +98,14 @@ class CasedDeploymentNotifier(_CasedNotifier):
         self.commit_message = commit_message
         self.ref = ref
         self.event_metadata = event_metadata
-        check_parse_time(
-            "CasedDeploymentNotifier",
-            deployment_checks({name: getattr(self, name) for name in DEPLOYMENT_FIELDS}),
-        )
+        DeploymentBody.check_known("CasedDeploymentNotifier", self._fields())
+
+    def _fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in DeploymentBody.field_names()}
 
     def fields_for(self, context: Context) -> dict[str, Any]:
         """The request fields for this callback: the notifier's, with defaults from the context."""
-        fields = {name: getattr(self, name) for name in DEPLOYMENT_FIELDS}
+        fields = self._fields()
         facts = callback_facts(context)
         if fields["status"] is None and facts["state"] in _STATUS_FROM_STATE:
             fields["status"] = _STATUS_FROM_STATE[facts["state"]]
@@ -120,7 +119,8 @@ class CasedDeploymentNotifier(_CasedNotifier):
 
     def notify(self, context: Context) -> None:
         try:
-            answer = self.hook.notify_deployment(**self.fields_for(context))
+            with closing(self.hook) as hook:
+                answer = hook.notify_deployment(**self.fields_for(context))
         except Exception:
             self.log.exception("Could not send the Cased deployment notification")
             return
@@ -150,12 +150,10 @@ class CasedAgentSessionNotifier(_CasedNotifier):
         super().__init__(cased_conn_id)
         self.prompt = prompt
         self.agent_context = agent_context
-        check_parse_time(
+        SessionBody.check_known(
             "CasedAgentSessionNotifier",
-            [
-                (partial(required_str, "prompt"), prompt),
-                (partial(json_object, "agent_context"), agent_context),
-            ],
+            {"prompt": prompt, "context": agent_context},
+            names={"context": "agent_context"},
         )
 
     def notify(self, context: Context) -> None:
@@ -163,7 +161,8 @@ class CasedAgentSessionNotifier(_CasedNotifier):
         if agent_context is None:
             agent_context = callback_facts(context)
         try:
-            answer = self.hook.create_agent_session(self.prompt, agent_context)
+            with closing(self.hook) as hook:
+                answer = hook.create_agent_session(self.prompt, agent_context)
         except Exception:
             self.log.exception("Could not start the Cased agent session")
             return

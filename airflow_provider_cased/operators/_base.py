@@ -6,11 +6,10 @@ Imported while DAG files are parsed, so it must stay cheap: hooks, triggers,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_cased._validation import is_template, positive_number
+from airflow_provider_cased._validation import positive_number
 from airflow_provider_cased._waiting import (
     Waiter,
     deadline_from_timeout,
@@ -20,26 +19,7 @@ from airflow_provider_cased._waiting import (
 )
 from airflow_provider_cased.compat import Context, default_deferrable
 from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutError
-from airflow_provider_cased.states import RemoteState
-
-if TYPE_CHECKING:
-    from airflow_provider_cased.triggers._base import RemoteWaitTrigger
-
-
-def check_parse_time(task_id: str, checks: Iterable[tuple[Callable[[Any], Any], Any]]) -> None:
-    """Run input checks on values known at parse time; templated values wait for run time."""
-    for check, value in checks:
-        if value is None or is_template(value) or _is_xcom_arg(value):
-            continue
-        try:
-            check(value)
-        except ValueError as exc:
-            raise ValueError(f"Task '{task_id}': {exc}") from None
-
-
-def _is_xcom_arg(value: Any) -> bool:
-    # Duck-typed so no Airflow module is imported for it: XComArg/PlainXComArg/MappedArgument.
-    return hasattr(value, "resolve") and hasattr(value, "operator")
+from airflow_provider_cased.states import RemoteSpec
 
 
 def check_wait_args(task_id: str, poll_interval: Any, timeout: Any) -> tuple[float, float | None]:
@@ -59,11 +39,11 @@ def resolve_deferrable(deferrable: bool | None) -> bool:
 class RemoteWaitMixin:
     """Wait for a remote run/execution the operator started, then succeed or fail the task.
 
-    Subclasses set ``wait_kind`` and implement ``state_of``, ``make_trigger``
-    and ``fetch_status`` (sync), plus ``result``/``link_for`` to shape the end.
+    Subclasses set ``spec`` and give ``hook`` and ``ids_for`` (the spec's ids of
+    one remote id), plus ``result``/``link_for`` to shape the end.
     """
 
-    wait_kind: str
+    spec: ClassVar[RemoteSpec]
     poll_interval: float
     timeout: float | None
     deferrable: bool
@@ -71,14 +51,9 @@ class RemoteWaitMixin:
 
     if TYPE_CHECKING:
         log: Any
+        hook: Any
 
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        raise NotImplementedError
-
-    def make_trigger(self, remote_id: str, end_time: float | None) -> RemoteWaitTrigger:
-        raise NotImplementedError
-
-    def fetch_status(self, remote_id: str) -> dict[str, Any]:
+    def ids_for(self, remote_id: str) -> dict[str, str]:
         raise NotImplementedError
 
     def result(self, answer: dict[str, Any]) -> Any:
@@ -89,18 +64,19 @@ class RemoteWaitMixin:
 
     def wait_for(self, remote_id: str, answer: dict[str, Any]) -> Any:
         """From the answer that started (or re-attached to) the work, to the task's result."""
-        state = self.state_of(answer)
+        state = self.spec.state(answer)
         if state.is_terminal or not self.wait_for_completion:
             return self.finish(remote_id, answer)
         end_time = deadline_from_timeout(self.timeout)
+        ids = self.ids_for(remote_id)
         if self.deferrable:
             self.defer(  # type: ignore[attr-defined]
-                trigger=self.make_trigger(remote_id, end_time),
+                trigger=self.spec.trigger(ids, self.hook.conn_id, self.poll_interval, end_time),
                 method_name="execute_complete",
                 timeout=self._deferral_backstop(),
             )
-        waiter = Waiter(self.state_of, remote_id, self.poll_interval, end_time, self.log)
-        final = wait_sync(lambda: self.fetch_status(remote_id), waiter)
+        waiter = Waiter(self.spec, remote_id, self.poll_interval, end_time, self.log)
+        final = wait_sync(lambda: self.spec.fetch(self.hook, ids), waiter)
         return self.finish(remote_id, final)
 
     def _deferral_backstop(self) -> timedelta | None:
@@ -111,12 +87,12 @@ class RemoteWaitMixin:
         return timedelta(seconds=self.timeout + 2 * self.poll_interval + 60)
 
     def finish(self, remote_id: str, answer: dict[str, Any]) -> Any:
-        state = self.state_of(answer)
+        state = self.spec.state(answer)
         link = self.link_for(answer)
         raise_if_failed(state, remote_id, answer, link)
         self.log.info(
             "%s %s is %s%s",
-            state.kind.label.capitalize(),
+            self.spec.label.capitalize(),
             remote_id,
             state.status,
             f" ({link})" if link else "",
@@ -125,13 +101,13 @@ class RemoteWaitMixin:
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, fail closed on anything unexpected."""
-        event = validate_event(event, self.wait_kind)
+        event = validate_event(event, self.spec.kind)
         if event["status"] == "timeout":
             raise CasedTimeoutError(event["message"] or "Timed out waiting")
         if event["status"] == "error":
             raise CasedProviderError(event["message"] or "The trigger failed")
         answer = event["answer"]
-        state = self.state_of(answer)
+        state = self.spec.state(answer)
         if not state.is_terminal or state.is_successful != (event["status"] == "success"):
             raise CasedProviderError(
                 f"Unexpected trigger event: status {event['status']!r} with remote status "

@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_cased import _start_once
 from airflow_provider_cased._validation import (
-    DEPLOYMENT_STATUSES,
-    TRIGGERED_BY_VALUES,
-    json_object,
-    one_of,
-    optional_str,
+    DeploymentBody,
+    RunBody,
+    SessionBody,
+    check_parse_time,
     required_str,
 )
-from airflow_provider_cased.compat import BaseOperator, Context, get_task_state_store
+from airflow_provider_cased.compat import BaseOperator, Context
+from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
 from airflow_provider_cased.operators._base import (
     RemoteWaitMixin,
-    check_parse_time,
     check_wait_args,
     resolve_deferrable,
 )
-from airflow_provider_cased.states import RemoteState, run_state
+from airflow_provider_cased.states import WORKFLOW_RUN
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
-    from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
-
-# Key in Airflow 3.3's task state store; renaming it breaks re-attachment of in-flight retries.
-RUN_STATE_KEY = "cased_workflow_run"
 
 
 def default_trigger_name(context: Context) -> str:
@@ -106,7 +103,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
     template_fields_renderers = {"context": "json"}
     operator_extra_links = (CasedSessionLink(),)
     ui_color = "#e8e4ff"
-    wait_kind = "workflow_run"
+    spec = WORKFLOW_RUN
 
     def __init__(
         self,
@@ -128,15 +125,16 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             raise ValueError(
                 f"Task '{self.task_id}': give exactly one of workflow_id or workflow_name"
             )
+        owner = f"Task '{self.task_id}'"
         check_parse_time(
-            self.task_id,
+            owner,
             [
                 (partial(required_str, "workflow_id"), workflow_id),
                 (partial(required_str, "workflow_name"), workflow_name),
-                (partial(json_object, "context"), context),
-                (partial(optional_str, "trigger_name"), trigger_name),
-                (partial(one_of, "triggered_by", allowed=TRIGGERED_BY_VALUES), triggered_by),
             ],
+        )
+        RunBody.check_known(
+            owner, {"context": context, "trigger_name": trigger_name, "triggered_by": triggered_by}
         )
         self.workflow_id = workflow_id
         self.workflow_name = workflow_name
@@ -151,37 +149,34 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
     # -- resolve -> trigger or re-attach -> wait -> finish -------------------------------
 
     def execute(self, context: Context) -> Any:
-        hook = self.hook
-        with hook.checking_inputs():
-            run_context = json_object("context", self.context)
-            triggered_by = one_of(
-                "triggered_by",
-                self.triggered_by or triggered_by_from_run(context),
-                TRIGGERED_BY_VALUES,
-            )
-            base_name = optional_str("trigger_name", self.trigger_name) or default_trigger_name(
-                context
-            )
-        workflow_id = self._resolve_workflow_id(hook)
-        run = self._earlier_run(hook, workflow_id, base_name, context)
-        if run is None:
-            try_number = int(getattr(context["ti"], "try_number", 1) or 1)
-            # After a failed earlier run the name gets the try number, so the lost-answer
-            # check of this try cannot mistake the old run for the new one.
-            name = base_name if try_number <= 1 else f"{base_name} (try {try_number})"
-            run = hook.trigger_workflow_run(
-                workflow_id, triggered_by=triggered_by, trigger_name=name, context=run_context
-            )
-            self.log.info("Started Cased workflow run %s (%r)", run.get("id"), name)
-        run_id = str(run.get("id") or "")
-        if not run_id:
-            raise ValueError(f"Cased answered the run request without a run id: {run!r}")
-        store = get_task_state_store(context)
-        if store is not None:
-            store.set(RUN_STATE_KEY, {"workflow_id": workflow_id, "run_id": run_id})
-            self.log.debug("Recorded run %s in the task state store", run_id)
-        push_session_link(context, hook, run.get("session_id"))
-        return self.wait_for(run_id, run)
+        with closing(self.hook) as hook:
+            with hook.checking_inputs():
+                body = RunBody(
+                    triggered_by=self.triggered_by or triggered_by_from_run(context),
+                    trigger_name=self.trigger_name,
+                    context=self.context,
+                )
+            base_name = body.trigger_name or default_trigger_name(context)
+            workflow_id = self._resolve_workflow_id(hook)
+            run = _start_once.earlier_run(hook, context, workflow_id, base_name)
+            if run is None:
+                name = _start_once.name_for_try(base_name, _start_once.try_number(context))
+                run = hook.trigger_workflow_run(
+                    workflow_id,
+                    triggered_by=body.triggered_by,
+                    trigger_name=name,
+                    context=body.context,
+                )
+                self.log.info("Started Cased workflow run %s (%r)", run.get("id"), name)
+            run_id = str(run.get("id") or "")
+            if not run_id:
+                raise CasedApiError(
+                    f"Cased answered the run request without a run id: {run!r}"[:500],
+                    conn_id=hook.conn_id,
+                )
+            _start_once.remember_run(context, workflow_id, run_id)
+            push_session_link(context, hook, run.get("session_id"))
+            return self.wait_for(run_id, run)
 
     def _resolve_workflow_id(self, hook: CasedHook) -> str:
         if self.workflow_id:
@@ -193,63 +188,11 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             self.log.info("Workflow %r is %s", self.workflow_name, self.resolved_workflow_id)
         return self.resolved_workflow_id
 
-    def _earlier_run(
-        self, hook: CasedHook, workflow_id: str, base_name: str, context: Context
-    ) -> dict[str, Any] | None:
-        """The run an earlier try of this task instance started, unless it failed."""
-        run: dict[str, Any] | None = None
-        store = get_task_state_store(context)
-        stored = store.get(RUN_STATE_KEY) if store is not None else None
-        if isinstance(stored, dict) and stored.get("workflow_id") == workflow_id:
-            run = hook.get_workflow_run(workflow_id, str(stored.get("run_id")))
-        elif int(getattr(context["ti"], "try_number", 1) or 1) > 1:
-            retry_prefix = f"{base_name} (try "
-            run = next(
-                (
-                    r
-                    for r in hook.list_workflow_runs(workflow_id)
-                    if r.get("trigger_name") == base_name
-                    or str(r.get("trigger_name") or "").startswith(retry_prefix)
-                ),
-                None,
-            )
-        if run is None:
-            return None
-        state = run_state(run)
-        if state.is_terminal and not state.is_successful:
-            self.log.warning(
-                "The run %s started by an earlier try ended %r; starting a new run",
-                run.get("id"),
-                state.status,
-            )
-            return None
-        self.log.info(
-            "Re-attaching to run %s (status %r) started by an earlier try",
-            run.get("id"),
-            state.status,
-        )
-        return run
-
     # -- RemoteWaitMixin ------------------------------------------------------------------
 
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        return run_state(answer)
-
-    def fetch_status(self, remote_id: str) -> dict[str, Any]:
+    def ids_for(self, remote_id: str) -> dict[str, str]:
         assert self.resolved_workflow_id is not None
-        return self.hook.get_workflow_run(self.resolved_workflow_id, remote_id)
-
-    def make_trigger(self, remote_id: str, end_time: float | None) -> CasedWorkflowRunTrigger:
-        from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
-
-        assert self.resolved_workflow_id is not None
-        return CasedWorkflowRunTrigger(
-            workflow_id=self.resolved_workflow_id,
-            run_id=remote_id,
-            conn_id=self.cased_conn_id,
-            poll_interval=self.poll_interval,
-            end_time=end_time,
-        )
+        return {"workflow_id": self.resolved_workflow_id, "run_id": remote_id}
 
     def link_for(self, answer: dict[str, Any]) -> str:
         session_id = answer.get("session_id") or (answer.get("artifacts") or {}).get("session_id")
@@ -278,42 +221,16 @@ class CasedAgentSessionOperator(_CasedOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(cased_conn_id=cased_conn_id, **kwargs)
-        check_parse_time(
-            self.task_id,
-            [(partial(required_str, "prompt"), prompt), (partial(json_object, "context"), context)],
-        )
+        SessionBody.check_known(f"Task '{self.task_id}'", {"prompt": prompt, "context": context})
         self.prompt = prompt
         self.context = context
 
     def execute(self, context: Context) -> Any:
-        answer = self.hook.create_agent_session(self.prompt, self.context)
-        link = push_session_link(context, self.hook, answer.get("session_id"), answer.get("url"))
+        with closing(self.hook) as hook:
+            answer = hook.create_agent_session(self.prompt, self.context)
+        link = push_session_link(context, hook, answer.get("session_id"), answer.get("url"))
         self.log.info("Started Cased agent session %s %s", answer.get("session_id"), link)
         return answer
-
-
-DEPLOYMENT_FIELDS = (
-    "deployment_request",
-    "repository_full_name",
-    "status",
-    "external_url",
-    "commit_sha",
-    "commit_message",
-    "ref",
-    "event_metadata",
-)
-
-
-def deployment_checks(values: dict[str, Any]) -> list[tuple[Callable[[Any], Any], Any]]:
-    """Parse-time checks of deployment fields, shared by the operator and the notifier."""
-    checks: list[tuple[Callable[[Any], Any], Any]] = [
-        (partial(required_str, "deployment_request"), values.get("deployment_request")),
-        (partial(one_of, "status", allowed=DEPLOYMENT_STATUSES), values.get("status")),
-        (partial(json_object, "event_metadata"), values.get("event_metadata")),
-    ]
-    for name in ("repository_full_name", "external_url", "commit_sha", "commit_message", "ref"):
-        checks.append((partial(optional_str, name), values.get(name)))
-    return checks
 
 
 class CasedDeploymentOperator(_CasedOperator):
@@ -323,7 +240,7 @@ class CasedDeploymentOperator(_CasedOperator):
     Airflow log URL. Returns the API's answer.
     """
 
-    template_fields: Sequence[str] = DEPLOYMENT_FIELDS
+    template_fields: Sequence[str] = DeploymentBody.field_names()
     template_fields_renderers = {"event_metadata": "json", "commit_message": "md"}
     ui_color = "#e8e4ff"
 
@@ -350,15 +267,16 @@ class CasedDeploymentOperator(_CasedOperator):
         self.commit_message = commit_message
         self.ref = ref
         self.event_metadata = event_metadata
-        check_parse_time(
-            self.task_id,
-            deployment_checks({name: getattr(self, name) for name in DEPLOYMENT_FIELDS}),
-        )
+        DeploymentBody.check_known(f"Task '{self.task_id}'", self._fields())
+
+    def _fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in DeploymentBody.field_names()}
 
     def execute(self, context: Context) -> Any:
-        fields = {name: getattr(self, name) for name in DEPLOYMENT_FIELDS}
+        fields = self._fields()
         if fields["external_url"] is None:
             fields["external_url"] = getattr(context["ti"], "log_url", None)
-        answer = self.hook.notify_deployment(**fields)
+        with closing(self.hook) as hook:
+            answer = hook.notify_deployment(**fields)
         self.log.info("Cased deployment event %s recorded", answer.get("id"))
         return answer

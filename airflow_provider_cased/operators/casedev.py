@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._validation import json_object, optional_str, required_str
-from airflow_provider_cased.compat import BaseOperator, Context, get_task_state_store
+from airflow_provider_cased import _start_once
+from airflow_provider_cased._validation import ExecuteBody, check_parse_time, required_str
+from airflow_provider_cased.compat import BaseOperator, Context
+from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.operators._base import (
     RemoteWaitMixin,
-    check_parse_time,
     check_wait_args,
     resolve_deferrable,
 )
-from airflow_provider_cased.states import RemoteState, execution_state, normalize_execution
+from airflow_provider_cased.states import ACTION_EXECUTION, normalize_execution
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.casedev import CaseDevHook
-    from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
-
-# Key in Airflow 3.3's task state store; renaming it breaks re-attachment of in-flight retries.
-EXECUTION_STATE_KEY = "casedev_execution"
 
 
 class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
@@ -47,7 +45,7 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
     template_fields: Sequence[str] = ("action_id", "action_name", "input", "webhook_id")
     template_fields_renderers = {"input": "json"}
     ui_color = "#fff4e0"
-    wait_kind = "action_execution"
+    spec = ACTION_EXECUTION
 
     def __init__(
         self,
@@ -66,15 +64,15 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
         super().__init__(**kwargs)
         if (action_id is None) == (action_name is None):
             raise ValueError(f"Task '{self.task_id}': give exactly one of action_id or action_name")
+        owner = f"Task '{self.task_id}'"
         check_parse_time(
-            self.task_id,
+            owner,
             [
                 (partial(required_str, "action_id"), action_id),
                 (partial(required_str, "action_name"), action_name),
-                (partial(json_object, "input", required=True), input),
-                (partial(optional_str, "webhook_id"), webhook_id),
             ],
         )
+        ExecuteBody.check_known(owner, {"input": input, "webhook_id": webhook_id})
         if input is None:
             raise ValueError(f"Task '{self.task_id}': input is required and must be a JSON object")
         self.action_id = action_id
@@ -94,65 +92,35 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
         return CaseDevHook(casedev_conn_id=self.casedev_conn_id)
 
     def execute(self, context: Context) -> Any:
-        hook = self.hook
-        with hook.checking_inputs():
-            action_input = json_object("input", self.input, required=True) or {}
-            webhook_id = optional_str("webhook_id", self.webhook_id)
-            if self.action_id is not None:
-                self.resolved_action_id = required_str("action_id", self.action_id)
-        if self.action_id is None:
-            action = hook.find_action_by_name(required_str("action_name", self.action_name))
-            self.resolved_action_id = str(action["id"])
-            self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
-        assert self.resolved_action_id is not None
+        with closing(self.hook) as hook:
+            with hook.checking_inputs():
+                body = ExecuteBody(input=self.input, webhook_id=self.webhook_id)
+                if self.action_id is not None:
+                    self.resolved_action_id = required_str("action_id", self.action_id)
+            if self.action_id is None:
+                action = hook.find_action_by_name(required_str("action_name", self.action_name))
+                self.resolved_action_id = str(action["id"])
+                self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
+            assert self.resolved_action_id is not None
 
-        store = get_task_state_store(context)
-        answer = self._earlier_execution(store)
-        if answer is None:
-            answer = hook.execute_action(self.resolved_action_id, action_input, webhook_id)
-            execution_id = str(normalize_execution(answer)["execution_id"] or "")
-            if not execution_id:
-                raise ValueError(f"case.dev answered the execute request without an id: {answer!r}")
-            if store is not None:
-                store.set(EXECUTION_STATE_KEY, execution_id)
-            self.log.info("case.dev execution %s is %s", execution_id, answer.get("status"))
-        execution_id = str(normalize_execution(answer)["execution_id"])
-        return self.wait_for(execution_id, answer)
-
-    def _earlier_execution(self, store: Any) -> dict[str, Any] | None:
-        """On Airflow 3.3+: the execution an earlier try started, unless it failed."""
-        execution_id = store.get(EXECUTION_STATE_KEY) if store is not None else None
-        if not execution_id:
-            return None
-        answer = self.hook.get_execution(str(execution_id))
-        state = execution_state(answer)
-        if state.is_terminal and not state.is_successful:
-            self.log.warning(
-                "Execution %s of an earlier try ended %r; executing again",
-                execution_id,
-                state.status,
-            )
-            return None
-        self.log.info("Re-attaching to execution %s (status %r)", execution_id, state.status)
-        return answer
+            answer = _start_once.earlier_execution(hook, context)
+            if answer is None:
+                answer = hook.execute_action(self.resolved_action_id, body.input, body.webhook_id)
+                execution_id = str(normalize_execution(answer)["execution_id"] or "")
+                if not execution_id:
+                    raise CasedApiError(
+                        f"case.dev answered the execute request without an id: {answer!r}"[:500],
+                        conn_id=hook.conn_id,
+                    )
+                _start_once.remember_execution(context, execution_id)
+                self.log.info("case.dev execution %s is %s", execution_id, answer.get("status"))
+            execution_id = str(normalize_execution(answer)["execution_id"])
+            return self.wait_for(execution_id, answer)
 
     # -- RemoteWaitMixin ------------------------------------------------------------------
 
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        return execution_state(answer)
-
-    def fetch_status(self, remote_id: str) -> dict[str, Any]:
-        return self.hook.get_execution(remote_id)
-
-    def make_trigger(self, remote_id: str, end_time: float | None) -> CaseDevActionExecutionTrigger:
-        from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
-
-        return CaseDevActionExecutionTrigger(
-            execution_id=remote_id,
-            conn_id=self.casedev_conn_id,
-            poll_interval=self.poll_interval,
-            end_time=end_time,
-        )
+    def ids_for(self, remote_id: str) -> dict[str, str]:
+        return {"execution_id": remote_id}
 
     def result(self, answer: dict[str, Any]) -> Any:
         normalized = normalize_execution(answer, self.resolved_action_id)

@@ -3,61 +3,76 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from contextlib import closing
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_cased._waiting import failure_message, validate_event
+from airflow_provider_cased._waiting import Waiter, failure_message, validate_event
 from airflow_provider_cased.compat import AirflowSkipException, BaseSensorOperator, Context
 from airflow_provider_cased.exceptions import (
+    CasedApiError,
     CasedProviderError,
     CasedRemoteFailure,
     CasedTimeoutError,
 )
 from airflow_provider_cased.operators._base import resolve_deferrable
-from airflow_provider_cased.states import RemoteState
-
-if TYPE_CHECKING:
-    from airflow_provider_cased.triggers._base import RemoteWaitTrigger
+from airflow_provider_cased.states import RemoteSpec
 
 
 class RemoteStatusSensor(BaseSensorOperator):
     """Succeeds when the remote work is ``completed``; fails at once when it failed.
 
-    ``soft_fail=True`` turns that failure (and a timeout) into a skip.
+    ``soft_fail=True`` turns that failure (and a timeout) into a skip. Subclasses
+    set ``spec`` and give ``hook`` and ``ids`` (the spec's ids, templated fields).
     """
 
-    wait_kind: str
+    spec: ClassVar[RemoteSpec]
+
+    if TYPE_CHECKING:
+        hook: Any  # the subclass's hook (cached property)
 
     def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deferrable = resolve_deferrable(deferrable)
 
     @property
+    def ids(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    @property
     def remote_id(self) -> str:
-        raise NotImplementedError
-
-    def fetch_status(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        raise NotImplementedError
-
-    def make_trigger(self, end_time: float) -> RemoteWaitTrigger:
-        raise NotImplementedError
+        return str(self.spec.remote_id(self.ids))
 
     def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        # One poke first: nothing to defer for if it is already over.
-        if self.poke(context):
-            return None
+        with closing(self.hook):
+            if not self.deferrable:
+                return super().execute(context)
+            # One poke first: nothing to defer for if it is already over.
+            if self.poke(context):
+                return None
         self.defer(
-            trigger=self.make_trigger(time.time() + float(self.timeout)),
+            trigger=self.spec.trigger(
+                self.ids,
+                self.hook.conn_id,
+                float(self.poke_interval),
+                time.time() + float(self.timeout),
+            ),
             method_name="execute_complete",
         )
 
+    @cached_property
+    def _watch(self) -> Waiter:
+        # Carries an API outage across pokes: logged once when it starts and once when it ends.
+        return Waiter(self.spec, self.remote_id, float(self.poke_interval), None, self.log)
+
     def poke(self, context: Context) -> bool:
-        answer = self.fetch_status()
-        state = self.state_of(answer)
+        try:
+            answer = self.spec.fetch(self.hook, self.ids)
+        except CasedApiError as error:
+            self._watch.failed(error)  # raises unless the trouble can heal
+            return False
+        self._watch.check(answer)
+        state = self.spec.state(answer)
         if state.is_terminal and not state.is_successful:
             self._fail(
                 CasedRemoteFailure(
@@ -66,15 +81,15 @@ class RemoteStatusSensor(BaseSensorOperator):
                     status=state.status,
                 )
             )
-        self.log.info("%s %s is %r", state.kind.label.capitalize(), self.remote_id, state.status)
+        self.log.info("%s %s is %r", self.spec.label.capitalize(), self.remote_id, state.status)
         return state.is_successful
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
-        event = validate_event(event, self.wait_kind)
+        event = validate_event(event, self.spec.kind)
         if event["status"] == "success":
             return
         if event["status"] == "failed":
-            state = self.state_of(event["answer"])
+            state = self.spec.state(event["answer"])
             message = failure_message(state, self.remote_id, event["answer"], "")
             self._fail(CasedRemoteFailure(message, remote_id=self.remote_id, status=state.status))
         if event["status"] == "timeout":

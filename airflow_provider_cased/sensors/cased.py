@@ -7,11 +7,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased.sensors._base import RemoteStatusSensor
-from airflow_provider_cased.states import RemoteState, run_state
+from airflow_provider_cased.states import WORKFLOW_RUN
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
-    from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
 
 
 class CasedWorkflowRunSensor(RemoteStatusSensor):
@@ -24,7 +23,7 @@ class CasedWorkflowRunSensor(RemoteStatusSensor):
     """
 
     template_fields: Sequence[str] = ("workflow_id", "run_id")
-    wait_kind = "workflow_run"
+    spec = WORKFLOW_RUN
 
     def __init__(
         self,
@@ -46,22 +45,5 @@ class CasedWorkflowRunSensor(RemoteStatusSensor):
         return CasedHook(cased_conn_id=self.cased_conn_id)
 
     @property
-    def remote_id(self) -> str:
-        return str(self.run_id)
-
-    def fetch_status(self) -> dict[str, Any]:
-        return self.hook.get_workflow_run(self.workflow_id, self.run_id)
-
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        return run_state(answer)
-
-    def make_trigger(self, end_time: float) -> CasedWorkflowRunTrigger:
-        from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
-
-        return CasedWorkflowRunTrigger(
-            workflow_id=self.workflow_id,
-            run_id=self.run_id,
-            conn_id=self.cased_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
-        )
+    def ids(self) -> dict[str, str]:
+        return {"workflow_id": self.workflow_id, "run_id": self.run_id}

@@ -7,11 +7,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased.sensors._base import RemoteStatusSensor
-from airflow_provider_cased.states import RemoteState, execution_state
+from airflow_provider_cased.states import ACTION_EXECUTION
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.casedev import CaseDevHook
-    from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
 
 
 class CaseDevActionExecutionSensor(RemoteStatusSensor):
@@ -23,7 +22,7 @@ class CaseDevActionExecutionSensor(RemoteStatusSensor):
     """
 
     template_fields: Sequence[str] = ("execution_id",)
-    wait_kind = "action_execution"
+    spec = ACTION_EXECUTION
 
     def __init__(
         self, *, execution_id: str, casedev_conn_id: str = "casedev_default", **kwargs: Any
@@ -39,21 +38,5 @@ class CaseDevActionExecutionSensor(RemoteStatusSensor):
         return CaseDevHook(casedev_conn_id=self.casedev_conn_id)
 
     @property
-    def remote_id(self) -> str:
-        return str(self.execution_id)
-
-    def fetch_status(self) -> dict[str, Any]:
-        return self.hook.get_execution(self.execution_id)
-
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        return execution_state(answer)
-
-    def make_trigger(self, end_time: float) -> CaseDevActionExecutionTrigger:
-        from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
-
-        return CaseDevActionExecutionTrigger(
-            execution_id=self.execution_id,
-            conn_id=self.casedev_conn_id,
-            poll_interval=self.poke_interval,
-            end_time=end_time,
-        )
+    def ids(self) -> dict[str, str]:
+        return {"execution_id": self.execution_id}

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow_provider_cased._http import ApiRequest, build_request
-from airflow_provider_cased.hooks.cased import ENDPOINTS
-from airflow_provider_cased.states import RemoteState, run_state
+from airflow_provider_cased.hooks.cased import CasedHook
+from airflow_provider_cased.states import WORKFLOW_RUN
 from airflow_provider_cased.triggers._base import RemoteWaitTrigger
 
 
@@ -20,8 +17,8 @@ class CasedWorkflowRunTrigger(RemoteWaitTrigger):
     :param end_time: absolute deadline (epoch seconds); a ``timeout`` event is sent then.
     """
 
-    kind = "workflow_run"
-    hook_path = "airflow_provider_cased.hooks.cased.CasedHook"
+    spec = WORKFLOW_RUN
+    hook_class = CasedHook
 
     def __init__(
         self,
@@ -31,24 +28,8 @@ class CasedWorkflowRunTrigger(RemoteWaitTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
     ) -> None:
-        super().__init__(conn_id, poll_interval, end_time)
+        super().__init__(
+            {"workflow_id": workflow_id, "run_id": run_id}, conn_id, poll_interval, end_time
+        )
         self.workflow_id = workflow_id
         self.run_id = run_id
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"workflow_id": self.workflow_id, "run_id": self.run_id, **self.common_kwargs()},
-        )
-
-    @property
-    def remote_id(self) -> str:
-        return self.run_id
-
-    def request(self) -> ApiRequest:
-        return build_request(
-            ENDPOINTS["get_workflow_run"], {"workflow_id": self.workflow_id, "run_id": self.run_id}
-        )
-
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        return run_state(answer)

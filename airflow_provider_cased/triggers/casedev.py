@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow_provider_cased._http import ApiRequest, build_request
-from airflow_provider_cased.hooks.casedev import ENDPOINTS
-from airflow_provider_cased.states import RemoteState, execution_state
+from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.states import ACTION_EXECUTION
 from airflow_provider_cased.triggers._base import RemoteWaitTrigger
 
 
@@ -19,8 +16,8 @@ class CaseDevActionExecutionTrigger(RemoteWaitTrigger):
     :param end_time: absolute deadline (epoch seconds); a ``timeout`` event is sent then.
     """
 
-    kind = "action_execution"
-    hook_path = "airflow_provider_cased.hooks.casedev.CaseDevHook"
+    spec = ACTION_EXECUTION
+    hook_class = CaseDevHook
 
     def __init__(
         self,
@@ -29,21 +26,5 @@ class CaseDevActionExecutionTrigger(RemoteWaitTrigger):
         poll_interval: float = 30.0,
         end_time: float | None = None,
     ) -> None:
-        super().__init__(conn_id, poll_interval, end_time)
+        super().__init__({"execution_id": execution_id}, conn_id, poll_interval, end_time)
         self.execution_id = execution_id
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"execution_id": self.execution_id, **self.common_kwargs()},
-        )
-
-    @property
-    def remote_id(self) -> str:
-        return self.execution_id
-
-    def request(self) -> ApiRequest:
-        return build_request(ENDPOINTS["get_execution"], {"execution_id": self.execution_id})
-
-    def state_of(self, answer: dict[str, Any]) -> RemoteState:
-        return execution_state(answer)

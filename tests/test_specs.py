@@ -1,0 +1,152 @@
+"""The one spec per waited resource, the names stored with deferred and retried tasks,
+and the request bodies declared once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider_cased import _start_once
+from airflow_provider_cased._validation import DeploymentBody, ExecuteBody, RunBody, SessionBody
+from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+from airflow_provider_cased.hooks.cased import CasedHook
+from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.operators.cased import (
+    CasedAgentSessionOperator,
+    CasedDeploymentOperator,
+    CasedWorkflowRunOperator,
+)
+from airflow_provider_cased.operators.casedev import CaseDevActionOperator
+from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
+from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
+from airflow_provider_cased.states import (
+    ACTION_EXECUTION,
+    RUN_STATUS_FILTERS,
+    WORKFLOW_RUN,
+    WorkflowRunStatus,
+)
+from airflow_provider_cased.testing import Fault
+from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+
+def test_stored_names_are_pinned():
+    """Deferred tasks store the trigger's class path and kwargs, retried tasks the state-store
+    keys: a rename must fail here, not strand tasks in flight."""
+    run_path, run_kwargs = CasedWorkflowRunTrigger("wf", "r", "c", 2, 5.0).serialize()
+    assert run_path == "airflow_provider_cased.triggers.cased.CasedWorkflowRunTrigger"
+    assert set(run_kwargs) == {"workflow_id", "run_id", "conn_id", "poll_interval", "end_time"}
+    exec_path, exec_kwargs = CaseDevActionExecutionTrigger("e", "c", 2, None).serialize()
+    assert exec_path == "airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger"
+    assert set(exec_kwargs) == {"execution_id", "conn_id", "poll_interval", "end_time"}
+    assert (WORKFLOW_RUN.trigger_path, ACTION_EXECUTION.trigger_path) == (run_path, exec_path)
+    assert _start_once.RUN_STATE_KEY == "cased_workflow_run"
+    assert _start_once.EXECUTION_STATE_KEY == "casedev_execution"
+
+
+def test_every_waiting_class_reads_one_spec():
+    for spec, classes in (
+        (WORKFLOW_RUN, (CasedWorkflowRunOperator, CasedWorkflowRunSensor, CasedWorkflowRunTrigger)),
+        (
+            ACTION_EXECUTION,
+            (CaseDevActionOperator, CaseDevActionExecutionSensor, CaseDevActionExecutionTrigger),
+        ),
+    ):
+        assert all(cls.spec is spec for cls in classes)
+
+
+def test_status_sets_come_from_the_enum():
+    assert WORKFLOW_RUN.failed == {"failed", "cancelled"}
+    assert WORKFLOW_RUN.in_progress | WORKFLOW_RUN.succeeded | WORKFLOW_RUN.failed == {
+        s.value for s in WorkflowRunStatus
+    }
+    assert not WORKFLOW_RUN.state({"status": "paused"}).is_known
+    # The list filter sends only the values the API documents for it.
+    assert RUN_STATUS_FILTERS == ("pending", "running", "completed", "failed")
+
+
+def test_undocumented_run_filter_is_refused_before_sending(emulator):
+    with pytest.raises(CasedInputError, match="status must be one of pending"):
+        CasedHook().list_workflow_runs("wf_weekly_cost_review", status="cancelled")
+    assert emulator.requests == []
+
+
+def test_async_hook_methods_read_what_the_sync_ones_read(emulator):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
+    execution = CaseDevHook().execute_action("action_contract_review", {"a": 1})
+
+    async def both():
+        return (
+            await CasedHook().a_get_workflow_run("wf_weekly_cost_review", run["id"]),
+            await CaseDevHook().a_get_execution(execution["execution_id"]),
+        )
+
+    got_run, got_execution = asyncio.run(both())
+    assert got_run["id"] == run["id"] and got_execution["id"] == execution["execution_id"]
+
+
+def test_bodies_declare_fields_and_checks_once():
+    assert CasedDeploymentOperator.template_fields == DeploymentBody.field_names()
+    assert DeploymentBody("Deploy", status="success").json() == {
+        "deployment_request": "Deploy",
+        "status": "success",
+    }
+    assert RunBody(trigger_name="n").json() == {"triggered_by": "manual", "trigger_name": "n"}
+    for build, field in (
+        (lambda: DeploymentBody("d", event_metadata=[1]), "event_metadata"),
+        (lambda: RunBody(triggered_by="cron"), "triggered_by"),
+        (lambda: SessionBody(""), "prompt"),
+        (lambda: ExecuteBody(None), "input"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError, match=field):
+            build()
+
+
+def test_zero_request_timeout_is_refused_naming_the_field(emulator, monkeypatch):
+    conn = {"conn_type": "cased", "host": emulator.url, "password": "k"}
+    conn["extra"] = {"request_timeout": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_CASED_ZERO", json.dumps(conn))
+    with pytest.raises(CasedInputError, match=r"request_timeout.*cased_zero.*> 0"):
+        CasedHook("cased_zero").get_workflow("wf_weekly_cost_review")
+    assert emulator.requests == []
+
+
+class _TaskInstance(SimpleNamespace):
+    def xcom_push(self, key, value):
+        self.pushed[key] = value
+
+
+def _context():
+    ti = _TaskInstance(
+        dag_id="d", task_id="t", run_id="manual__1", map_index=-1, try_number=1, pushed={}
+    )
+    return {"ti": ti, "dag_run": SimpleNamespace(run_type="manual")}
+
+
+def test_operators_close_their_session(emulator):
+    op = CasedAgentSessionOperator(task_id="t", prompt="why")
+    op.execute(_context())
+    assert op.hook._transport is not None and op.hook._transport._session is None
+    run_op = CasedWorkflowRunOperator(
+        task_id="t", workflow_id="wf_weekly_cost_review", wait_for_completion=False
+    )
+    run_op.execute(_context())
+    assert run_op.hook._transport._session is None
+
+
+@pytest.mark.parametrize("body", ["{}", '{"id": ""}'])
+def test_answer_without_a_run_id_is_an_api_error(emulator, body):
+    emulator.inject(Fault(method="POST", path="/api/v1/workflows/", status=201, body=body))
+    op = CasedWorkflowRunOperator(task_id="t", workflow_id="wf_weekly_cost_review")
+    with pytest.raises(CasedApiError, match="without a run id"):
+        op.execute(_context())
+
+
+def test_execute_answer_without_an_id_is_an_api_error(emulator):
+    emulator.inject(Fault(method="POST", path="/actions/v1/", status=200, body='{"status": "x"}'))
+    op = CaseDevActionOperator(task_id="t", action_id="action_summarize", input={})
+    with pytest.raises(CasedApiError, match="without an id"):
+        op.execute(_context())
