@@ -55,6 +55,8 @@ OUTAGE_503_SECONDS = 45.0
 OUTAGE_DROP_SECONDS = 45.0
 RATE_LIMIT_RPS = 20.0
 RATE_LIMIT_OBSERVE_SECONDS = 40.0
+# The waits back off during an outage (up to several poll intervals): time to come back.
+RECOVERY_LIMIT = 120.0
 # A run/execution that never ends by itself (the driver finishes it).
 FOREVER = 24 * 3600.0
 TERMINAL_TI_STATES = {"success", "failed", "upstream_failed", "skipped", "removed"}
@@ -193,6 +195,7 @@ class Driver:
         self.worker_problems: list[str] = ["did not run"]
         self.worker_figures = ""
         self.rate_limited = 0
+        self.recovered = (0, 0, 0.0)  # waits that read their status after the outage, of all, s
         self.table: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ observation
@@ -450,6 +453,35 @@ class Driver:
         end = time.time()
         say(f"API outage over after {end - start:.0f} s")
         self.windows[name] = (start, end)
+        self.wait_for_recovery(end)
+
+    def wait_for_recovery(self, since: float) -> None:
+        """Until every wait has read its run/execution again (the waits back off in trouble)."""
+        waiting = {
+            f"/api/v1/workflows/{r['workflow']}/runs/{r['id']}/"
+            for r in self.emulator.ok("GET", "/_emulator/runs")
+            if r["workflow"] in (WF_DEFERRED, WF_SYNC)
+        }
+        waiting |= {
+            f"/actions/v1/executions/{e['id']}"
+            for e in self.emulator.ok("GET", f"/_emulator/executions?action={ACTION}")
+        }
+        polled: set[str] = set()
+        cursor = since
+        end = time.monotonic() + RECOVERY_LIMIT
+        while time.monotonic() < end:
+            self.deployment.assert_alive()
+            fresh = self.emulator.ok("GET", f"/_emulator/requests?method=GET&since={cursor}")
+            polled |= {r["path"] for r in fresh if r["status"] == 200}
+            cursor = max([cursor, *(r["time"] for r in fresh)])
+            if waiting <= polled:
+                break
+            time.sleep(3)
+        self.recovered = len(waiting & polled), len(waiting), time.time() - since
+        say(
+            f"  {self.recovered[0]}/{self.recovered[1]} waits read their status again "
+            f"within {self.recovered[2]:.0f} s after the outage"
+        )
 
     def sleep_watching(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -475,11 +507,12 @@ class Driver:
             ),
             limit=600,
         )
-        limited = self.emulator.ok("DELETE", "/_emulator/rate-limit")["rejected"]
+        self.emulator.ok("DELETE", "/_emulator/rate-limit")
         end = time.time()
         self.windows[name] = (start, end)
-        self.rate_limited = int(limited)
-        say(f"rate limit off after {end - start:.0f} s; {limited} requests were answered 429")
+        during = self.emulator.ok("GET", f"/_emulator/requests?since={start}")
+        self.rate_limited = sum(1 for r in during if r["status"] == 429 and r["time"] <= end)
+        say(f"rate limit off after {end - start:.0f} s; {self.rate_limited} requests answered 429")
 
     def finish_everything(self) -> None:
         runs = self.emulator.ok("GET", "/_emulator/runs")
@@ -519,14 +552,29 @@ class Driver:
         # (a retry after a failed run adds " (try N)"), an execution's input its map index.
         created: Counter[tuple[str, int]] = Counter()
         prefix = f"airflow:{DAG_ID}."
-        for run in runs:
-            label = str(run.get("trigger_name") or "")
+
+        def owner(label: str) -> tuple[str, int] | None:
             if not label.startswith(prefix):
-                continue
+                return None
             task, _, rest = label[len(prefix) :].partition("[")
-            created[(task, int(rest.partition("]")[0]))] += 1
+            return task, int(rest.partition("]")[0])
+
+        for run in runs:
+            key = owner(str(run.get("trigger_name") or ""))
+            if key is not None:
+                created[key] += 1
         for execution in executions:
             created[(EXEC_TASK, int(execution["input"]["n"]))] += 1
+        # And every POST the emulator's request log holds, whatever it was answered.
+        posted: Counter[tuple[str, int]] = Counter()
+        for post in posts:
+            key = owner(str((post.get("json") or {}).get("trigger_name") or ""))
+            if key is not None:
+                posted[key] += 1
+        for post in executes:
+            posted[
+                (EXEC_TASK, int(((post.get("json") or {}).get("input") or {}).get("n", -1)))
+            ] += 1
         accepted_posts = sum(1 for p in posts if 200 <= p["status"] < 300)
         accepted_executes = sum(1 for p in executes if 200 <= p["status"] < 300)
         refused = sum(1 for p in posts + executes if not 200 <= p["status"] < 300)
@@ -538,7 +586,12 @@ class Driver:
         retried = sorted(t.key for t in tis if t.try_number > 1)
 
         def one_post(keys: set[tuple[str, int]] | Any) -> list[str]:
-            return [f"{k[0]}[{k[1]}] x{created[k]}" for k in sorted(keys) if created[k] != 1]
+            """Task instances with other than one POST in the log / one remote run created."""
+            return [
+                f"{k[0]}[{k[1]}] {posted[k]} POSTs, {created[k]} created"
+                for k in sorted(keys)
+                if posted[k] != 1 or created[k] != 1
+            ]
 
         # Checks 1 and 2 own the failures from their kill until the next chaos starts;
         # a task that a later check made fail is that check's failure, not theirs.
@@ -605,30 +658,38 @@ class Driver:
         # A failure a little after the outage still counts: a trigger's error event
         # fails the task on a worker some seconds later.
         problems += self.failed_in(start, end + 30) if end else []
+        if self.recovered[0] < self.recovered[1] or not self.recovered[1]:
+            problems.append(f"only {self.recovered[0]}/{self.recovered[1]} waits polled again")
         self.verdicts.append(
             Verdict(
                 "3. API outage",
                 not problems and answered_503 > 0 and dropped > 0,
                 f"{end - start:.0f} s: {answered_503} answers 503, {dropped} connections dropped; "
-                f"{len(problems)} task failures",
+                f"{len(problems)} task failures; {self.recovered[0]}/{self.recovered[1]} waits "
+                f"read their status again within {self.recovered[2]:.0f} s",
                 problems,
             )
         )
         # 4. rate limit
         start, end = self.windows.get("4. rate limit", (0.0, 0.0))
         limited = self.rate_limited
-        during = [r for r in self.emu_requests() if start <= r["time"] <= end]
-        offered = len(during) / (end - start) if end > start else 0.0
+        # The offered rate while every task waits (before the driver finishes the runs).
+        calm_end = start + RATE_LIMIT_OBSERVE_SECONDS
+        calm = [r for r in self.emu_requests() if start <= r["time"] <= calm_end]
+        offered = len(calm) / RATE_LIMIT_OBSERVE_SECONDS
+        admitted = sum(1 for r in calm if r["status"] != 429) / RATE_LIMIT_OBSERVE_SECONDS
         problems = [] if end else ["did not run"]
-        problems += self.failed_in(start, end + 30) if end else []
+        failures = self.failed_in(start, end + 30) if end else []
+        problems += failures
         if not limited:
             problems.append("no request was answered 429: the load did not exceed the limit")
         self.verdicts.append(
             Verdict(
                 "4. rate limit",
                 not problems,
-                f"{RATE_LIMIT_RPS:.0f} req/s allowed, {offered:.0f} req/s offered over "
-                f"{end - start:.0f} s, {limited} answered 429; {len(self.failed_in(start, end + 30)) if end else 0} task failures",
+                f"{RATE_LIMIT_RPS:.0f} req/s allowed; while all waited {offered:.0f} req/s "
+                f"offered, {admitted:.0f} admitted; {limited} answered 429 in "
+                f"{end - start:.0f} s (incl. every task ending); {len(failures)} task failures",
                 problems,
             )
         )
@@ -659,6 +720,7 @@ class Driver:
             f"{len(executions)} executions; accepted POSTs {accepted_posts + accepted_executes}, "
             f"refused {refused})",
             "duplicates": duplicates,
+            "task instances with != 1 POST": len(one_post(expected)),
             "failed tasks": len(failed_tis),
             "retried tasks": f"{len(retried)} (all on the killed worker: {not unexpected_retries})",
             "wall time": f"{total_wall:.0f} s ({total_wall / 60:.1f} min, whole script)",
