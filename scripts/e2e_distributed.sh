@@ -59,7 +59,7 @@ if ((${#apt_packages[@]})); then
     log "Installing Debian packages: ${apt_packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq </dev/null
-    # policy-rc.d-free installs may start the system services; we never use them.
+    # The packages may start their system services; this script never uses or stops them.
     $SUDO apt-get install -y -qq "${apt_packages[@]}" </dev/null >/dev/null
 fi
 PG_BIN="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin | sort -V | tail -n 1)"

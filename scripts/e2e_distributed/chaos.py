@@ -640,11 +640,15 @@ class Driver:
         ]
         problems += [f"creates: {p}" for p in one_post(set(victims2))]
         reattached = sum(1 for t in tis if t.key in victims2 and t.try_number > victims2[t.key])
+        # A retry finds its run in the task state store; the fallback lists the workflow's runs.
+        list_path = f"/api/v1/workflows/{WF_SYNC}/runs/"
+        lookups = sum(1 for r in self.emu_requests("GET", list_path) if r["path"] == list_path)
         self.verdicts.append(
             Verdict(
                 "2. worker killed",
                 not problems and bool(victims2),
-                f"{self.worker_figures}; {reattached}/{len(victims2)} retried and re-attached, "
+                f"{self.worker_figures}; {reattached}/{len(victims2)} retried and re-attached "
+                f"({lookups} trigger_name look-ups: the rest via the task state store), "
                 f"{len(one_post(set(victims2)))} with other than one POST",
                 problems,
             )
