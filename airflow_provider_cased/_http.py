@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -310,6 +311,83 @@ def decode_answer(
             body=_excerpt(body, config.api_key),
             conn_id=config.conn_id,
         ) from None
+
+
+# A 429 that names no wait still pauses every request to its base URL this long.
+DEFAULT_RATE_LIMIT_PAUSE_SECONDS = 1.0
+
+
+def _header_number(headers: Any, name: str) -> float | None:
+    try:
+        return float(headers.get(name))
+    except (TypeError, ValueError):
+        return None
+
+
+class RateGate:
+    """One API budget shared by every request to a base URL from one process (hooks) or
+    one event loop (triggers).
+
+    A 429 pauses them all until the server's hint, instead of each caller finding
+    out by itself; ``x-ratelimit-remaining/reset-requests`` pace them ahead of the
+    limit (the remaining budget spread evenly over the reset window), so 429s become
+    rare. The transports do the sleeping; this only decides.
+
+    Nothing is booked ahead: a caller told to wait asks again, so a new hint (a pause,
+    a wider or narrower spacing) applies at once; callers waiting together wake at
+    spread-out times, in proportion to how many wait, not all in the same instant.
+    """
+
+    # Spread of the wake-ups after a pause from a server that gave no pacing headers.
+    MIN_SPREAD_SECONDS = 0.01
+    MAX_SPREAD_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # hooks may share a gate across threads
+        self.paused_until = 0.0  # time.monotonic()
+        self.spacing = 0.0  # seconds between requests while pacing
+        self.waiting = 0  # callers told to wait, not yet admitted
+        self._last_sent = float("-inf")
+
+    def admit(self, now: float) -> float:
+        """0.0 when a request may go now (and it is counted); else seconds to wait first."""
+        with self._lock:
+            ready = max(self.paused_until, self._last_sent + self.spacing)
+            if now >= ready:
+                self._last_sent = now
+                return 0.0
+            # Wide enough that waiters do not all wake at once, narrow enough that a
+            # brief near-empty budget (a wide spacing) does not push them far out.
+            step = max(self.spacing, self.MIN_SPREAD_SECONDS)
+            spread = min(step * self.waiting, step + self.MAX_SPREAD_SECONDS)
+            return ready - now + random.uniform(0, spread)
+
+    def observe(self, status: int, headers: Any, now: float, log: Any, base_url: str) -> None:
+        if headers is None:
+            return
+        pause = None
+        if status == 429:
+            pause = server_wait_hint(status, headers) or DEFAULT_RATE_LIMIT_PAUSE_SECONDS
+        remaining = _header_number(headers, "x-ratelimit-remaining-requests")
+        reset = parse_duration_hint(headers.get("x-ratelimit-reset-requests"))
+        limit = _header_number(headers, "x-ratelimit-limit-requests")
+        with self._lock:
+            if remaining is not None and reset is not None:
+                if remaining < 1:
+                    pause = max(pause or 0.0, reset)
+                    # After the reset, spend the new budget evenly, not in one burst.
+                    self.spacing = reset / limit if limit else 0.0
+                else:
+                    self.spacing = reset / remaining
+            if pause is None:
+                return
+            until = now + min(pause, MAX_RETRY_AFTER_SECONDS)
+            starts = self.paused_until <= now
+            self.paused_until = max(self.paused_until, until)
+        if starts:
+            log.warning(
+                "Rate limit reached at %s: every request to it waits %.1f s", base_url, pause
+            )
 
 
 class Attempts:

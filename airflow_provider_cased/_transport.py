@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._http import ApiRequest, Attempts, ClientConfig, Failure
+from airflow_provider_cased._http import ApiRequest, Attempts, ClientConfig, Failure, RateGate
 
 if TYPE_CHECKING:
     import requests
@@ -58,6 +59,16 @@ def classify_httpx_error(exc: BaseException) -> Failure | None:
     return None
 
 
+# One budget per API (base URL) and organisation (API key) for every hook of this process.
+_sync_gates: dict[tuple[str, str], RateGate] = {}
+_sync_gates_lock = threading.Lock()
+
+
+def sync_gate(config: ClientConfig) -> RateGate:
+    with _sync_gates_lock:
+        return _sync_gates.setdefault((config.base_url, config.api_key), RateGate())
+
+
 class SyncTransport:
     """Sends requests over one ``requests.Session`` kept for the transport's life."""
 
@@ -83,7 +94,17 @@ class SyncTransport:
         attempts = Attempts(self.config, request, self.log, retry=retry)
         url = self.config.url(request.path)
         timeout = (self.config.connect_timeout, self.config.read_timeout_for(request.endpoint))
+        gate = sync_gate(self.config)
         while True:
+            wait = gate.admit(time.monotonic())
+            if wait > 0:
+                gate.waiting += 1
+                try:
+                    while wait > 0:
+                        time.sleep(wait)
+                        wait = gate.admit(time.monotonic())
+                finally:
+                    gate.waiting -= 1
             try:
                 answer = self.session.request(
                     request.method,
@@ -96,6 +117,13 @@ class SyncTransport:
             except requests.RequestException as exc:
                 delay = attempts.failed(classify_requests_error(exc), exc)
             else:
+                gate.observe(
+                    answer.status_code,
+                    answer.headers,
+                    time.monotonic(),
+                    self.log,
+                    self.config.base_url,
+                )
                 retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
                 if retry_in is None:
                     return attempts.decoded(answer.status_code, answer.headers, answer.content)
@@ -129,6 +157,8 @@ class SharedAsyncClient:
             follow_redirects=False,
         )
         self.slots = asyncio.Semaphore(ASYNC_MAX_CONNECTIONS)
+        # One budget per organisation (API key) using this base URL.
+        self.gates: dict[str, RateGate] = {}
 
 
 # One client per (event loop, base URL): every trigger of a triggerer shares its
@@ -178,7 +208,17 @@ class AsyncTransport:
         timeout = httpx.Timeout(
             read_timeout, connect=self.config.connect_timeout, pool=read_timeout
         )
+        gate = shared.gates.setdefault(self.config.api_key, RateGate())
         while True:
+            wait = gate.admit(time.monotonic())
+            if wait > 0:
+                gate.waiting += 1
+                try:
+                    while wait > 0:
+                        await asyncio.sleep(wait)
+                        wait = gate.admit(time.monotonic())
+                finally:
+                    gate.waiting -= 1
             try:
                 async with shared.slots:
                     answer = await shared.client.request(
@@ -192,6 +232,13 @@ class AsyncTransport:
             except httpx.HTTPError as exc:
                 delay = attempts.failed(classify_httpx_error(exc), exc)
             else:
+                gate.observe(
+                    answer.status_code,
+                    answer.headers,
+                    time.monotonic(),
+                    self.log,
+                    self.config.base_url,
+                )
                 retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
                 if retry_in is None:
                     return attempts.decoded(answer.status_code, answer.headers, answer.content)

@@ -26,6 +26,17 @@ def deadline_from_timeout(timeout: float | None) -> float | None:
     return None if timeout is None else time.time() + float(timeout)
 
 
+def trouble_backoff(poll_interval: float, failed_polls: int, error: Exception) -> float:
+    """Seconds until the next poll after ``failed_polls`` failed in a row: the interval
+    doubling up to a few intervals, with jitter, never sooner than the server asked."""
+    ceiling = poll_interval * min(2 ** (failed_polls - 1), TROUBLE_BACKOFF_POLLS)
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
+    return delay
+
+
 class Waiter:
     def __init__(
         self,
@@ -55,10 +66,7 @@ class Waiter:
             raise error
         now = time.time()
         self._failed_polls += 1
-        ceiling = self.poll_interval * min(2 ** (self._failed_polls - 1), TROUBLE_BACKOFF_POLLS)
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-        if error.retry_after is not None:
-            delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER_SECONDS))
+        delay = trouble_backoff(self.poll_interval, self._failed_polls, error)
         if self._trouble_since is None:
             self._trouble_since = now
             self.log.warning(

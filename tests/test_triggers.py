@@ -193,7 +193,7 @@ def _outage(emulator, path: str, answers: int = 4, drops: int = 4) -> None:
 @pytest.mark.usefixtures("fast_retries")
 def test_trigger_waits_out_an_outage_longer_than_the_retry_limit(emulator, logs):
     run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
-    _outage(emulator, f"/api/v1/workflows/wf_weekly_cost_review/runs/{run['id']}/")
+    _outage(emulator, "/api/v1/workflows/wf_weekly_cost_review/runs/")
     event = first_event(
         CasedWorkflowRunTrigger("wf_weekly_cost_review", run["id"], poll_interval=0.1)
     )
@@ -236,7 +236,7 @@ def test_answers_that_cannot_heal_end_the_wait_at_once(emulator, status):
         CasedWorkflowRunTrigger("wf_weekly_cost_review", run["id"], poll_interval=0.1)
     )
     assert event["status"] == "error" and str(status) in event["message"]
-    polls = emulator.requests_to("GET", f"/api/v1/workflows/wf_weekly_cost_review/runs/{run['id']}")
+    polls = emulator.requests_to("GET", "/api/v1/workflows/wf_weekly_cost_review/runs/")
     assert len(polls) == 1
 
 
@@ -252,3 +252,160 @@ def test_retry_after_spaces_the_polls_of_a_rate_limited_wait(emulator):
     )
     assert event["status"] == "success"
     assert time.monotonic() - started >= 1.0
+
+
+# -- one budget per API in a triggerer ---------------------------------------------------
+
+
+def _all_events(triggers):
+    async def run():
+        async def first(trigger):
+            async for event in trigger.run():
+                return event.payload
+
+        return await asyncio.gather(*(first(t) for t in triggers))
+
+    return asyncio.run(run())
+
+
+def _executions(count: int) -> list[str]:
+    hook = CaseDevHook()
+    return [
+        hook.execute_action("action_contract_review", {"n": n})["execution_id"]
+        for n in range(count)
+    ]
+
+
+def test_a_429_pauses_every_trigger_of_the_api_not_just_the_one_that_got_it(emulator):
+    emulator.run_seconds = 2.0
+    ids = _executions(20)
+    emulator.inject(
+        Fault(
+            method="GET", path="/actions/v1/executions/", status=429, headers={"Retry-After": "1"}
+        )
+    )
+    events = _all_events([CaseDevActionExecutionTrigger(i, poll_interval=0.1) for i in ids])
+    assert [e["status"] for e in events] == ["success"] * 20
+    polls = emulator.requests_to("GET", "/actions/v1/executions/")
+    [limited] = [r for r in polls if r.status == 429]
+    # Requests already on the wire may land just after it; nothing new starts in the pause.
+    in_pause = [r for r in polls if limited.time + 0.2 < r.time < limited.time + 0.9]
+    assert in_pause == [], [round(r.time - limited.time, 2) for r in in_pause]
+
+
+def test_rate_limit_headers_pace_triggers_ahead_of_the_limit(emulator):
+    emulator.run_seconds = 4.0
+    ids = _executions(30)
+    emulator.set_rate_limit(20)
+    try:
+        events = _all_events([CaseDevActionExecutionTrigger(i, poll_interval=0.5) for i in ids])
+        limited = emulator.rate_limited
+    finally:
+        emulator.set_rate_limit(None)
+    assert [e["status"] for e in events] == ["success"] * 30
+    polls = emulator.requests_to("GET", "/actions/v1/executions/")
+    # 30 triggers polling every 0.5 s offer 60 req/s against a limit of 20 req/s.
+    assert limited <= max(1, len(polls) // 100), (limited, len(polls))
+
+
+def test_hooks_of_one_process_honour_the_same_budget(emulator):
+    emulator.set_rate_limit(10)
+    try:
+        hook = CaseDevHook()
+        for _ in range(30):
+            hook.get_action("action_summarize")
+        limited = emulator.rate_limited
+    finally:
+        emulator.set_rate_limit(None)
+    assert limited <= 1
+
+
+def test_triggers_deferred_together_do_not_poll_in_lockstep(emulator):
+    emulator.run_seconds = 5.0
+    ids = _executions(40)
+    since = time.time()
+
+    async def first_polls():
+        triggers = [CaseDevActionExecutionTrigger(i, poll_interval=2.0) for i in ids]
+        tasks = [asyncio.ensure_future(t.run().__anext__()) for t in triggers]
+        await asyncio.sleep(2.2)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(first_polls())
+    times = sorted(r.time - since for r in emulator.requests_to("GET", "/actions/v1/executions/"))
+    assert len(times) >= 40
+    first = times[:40]
+    assert first[-1] - first[0] > 1.0, "first polls spread over the interval"
+
+
+# -- coalesced polling of workflow runs -----------------------------------------------------
+
+
+def _runs(workflow_id: str, count: int) -> list[str]:
+    hook = CasedHook()
+    return [hook.trigger_workflow_run(workflow_id)["id"] for _ in range(count)]
+
+
+def test_waits_on_runs_of_one_workflow_share_one_list_poll(emulator):
+    emulator.add_workflow("Batch", workflow_id="wf_batch", run_seconds=2.0)
+    run_ids = _runs("wf_batch", 50)
+    emulator.clear_faults()
+    before = len(emulator.requests)
+    events = _all_events(
+        [CasedWorkflowRunTrigger("wf_batch", r, poll_interval=0.2) for r in run_ids]
+    )
+    assert [(e["status"], e["remote_id"], e["answer"]["id"]) for e in events] == [
+        ("success", r, r) for r in run_ids
+    ]
+    polls = [r for r in emulator.requests[before:] if r.method == "GET"]
+    singles = [r for r in polls if not r.path.endswith("/runs/")]
+    # ~2 s of waiting at 0.2 s: about ten list calls, where 50 triggers used to make ~500 GETs.
+    assert singles == [] and len(polls) <= 20, len(polls)
+
+
+def test_each_trigger_gets_its_own_outcome_and_leaving_ones_do_not_disturb_the_rest(emulator):
+    emulator.add_workflow("Mixed ok", workflow_id="wf_ok", run_seconds=1.5)
+    emulator.add_workflow("Mixed bad", workflow_id="wf_bad", run_seconds=1.5, outcome="failed")
+    good, bad = _runs("wf_ok", 6), _runs("wf_bad", 3)
+
+    async def scenario():
+        async def first(trigger):
+            async for event in trigger.run():
+                return event.payload
+
+        leaving = [
+            asyncio.ensure_future(first(CasedWorkflowRunTrigger("wf_ok", r, poll_interval=0.1)))
+            for r in good[:3]
+        ]
+        staying = [
+            first(CasedWorkflowRunTrigger(wf, r, poll_interval=0.1))
+            for wf, r in [*(("wf_ok", r) for r in good[3:]), *(("wf_bad", r) for r in bad)]
+        ]
+        await asyncio.sleep(0.4)
+        for task in leaving:  # moved to another triggerer, or the task was cleared
+            task.cancel()
+        return await asyncio.gather(*staying)
+
+    events = asyncio.run(scenario())
+    assert [(e["status"], e["answer"]["id"]) for e in events] == [
+        *(("success", r) for r in good[3:]),
+        *(("failed", r) for r in bad),
+    ]
+    ended = time.time()
+    time.sleep(0.5)
+    assert [r for r in emulator.requests if r.time > ended] == [], "no poll outlives its watchers"
+
+
+def test_runs_beyond_the_pages_read_are_fetched_singly(emulator, monkeypatch):
+    from airflow_provider_cased.triggers import _shared_poll
+
+    monkeypatch.setattr(_shared_poll, "MAX_PAGES", 1)
+    emulator.add_workflow("Busy", workflow_id="wf_busy", run_seconds=1.0)
+    [oldest] = _runs("wf_busy", 1)
+    newer = _runs("wf_busy", 110)  # the oldest run is now on the second page
+    event = first_event(CasedWorkflowRunTrigger("wf_busy", oldest, poll_interval=0.2))
+    assert event["status"] == "success" and event["answer"]["id"] == oldest
+    singles = emulator.requests_to("GET", f"/api/v1/workflows/wf_busy/runs/{oldest}/")
+    assert singles and len(newer) == 110

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, ClassVar
@@ -262,10 +262,8 @@ class ApiHookBase(BaseHook):
         params: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every item of a paginated list, page by page (page_size 100), lazily."""
-        assert endpoint.items_key is not None
         # Validate before the first ``next()`` so a bad id fails where the call is made.
-        with self.checking_inputs():
-            build_request(endpoint, ids, params=params)
+        self.prepare(endpoint, ids, params=params)
         return self._pages(endpoint, ids, params or {})
 
     def _pages(
@@ -273,20 +271,47 @@ class ApiHookBase(BaseHook):
     ) -> Iterator[dict[str, Any]]:
         page = 1
         while True:
-            answer = self.request(
-                endpoint, ids, params={**params, "page": page, "page_size": PAGE_SIZE}
-            )
-            if not isinstance(answer, dict) or not isinstance(answer.get(endpoint.items_key), list):
-                raise CasedApiError(
-                    f"GET {endpoint.path} answered without a '{endpoint.items_key}' list",
-                    method="GET",
-                    path=endpoint.path,
-                    conn_id=self.conn_id,
-                )
-            yield from answer[endpoint.items_key]
-            if not answer.get("next") or not answer[endpoint.items_key]:
+            answer = self.request(endpoint, ids, params=self.page_params(params, page))
+            items, more = self.page_items(endpoint, answer)
+            yield from items
+            if not more:
                 return
             page += 1
+
+    async def apaginate(
+        self,
+        endpoint: Endpoint,
+        ids: dict[str, Any] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        retry: bool = True,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``paginate`` for triggers: stop iterating to stop fetching pages."""
+        page = 1
+        while True:
+            request = self.prepare(endpoint, ids, params=self.page_params(params or {}, page))
+            items, more = self.page_items(endpoint, await self.asend(request, retry=retry))
+            for item in items:
+                yield item
+            if not more:
+                return
+            page += 1
+
+    @staticmethod
+    def page_params(params: dict[str, Any], page: int) -> dict[str, Any]:
+        return {**params, "page": page, "page_size": PAGE_SIZE}
+
+    def page_items(self, endpoint: Endpoint, answer: Any) -> tuple[list[Any], bool]:
+        """One page's items, and whether another page follows."""
+        items = answer.get(endpoint.items_key) if isinstance(answer, dict) else None
+        if not isinstance(items, list):
+            raise CasedApiError(
+                f"GET {endpoint.path} answered without a '{endpoint.items_key}' list",
+                method="GET",
+                path=endpoint.path,
+                conn_id=self.conn_id,
+            )
+        return items, bool(answer.get("next")) and bool(items)
 
     def check_connection(self, endpoint: Endpoint) -> tuple[bool, str]:
         """One cheap authenticated GET; the UI's "Test" button shows the message."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from airflow_provider_cased._connection_form import (
@@ -240,6 +240,15 @@ class CasedHook(ApiHookBase):
         return self.paginate(
             ENDPOINTS["list_workflow_runs"], {"workflow_id": workflow_id}, params=params
         )
+
+    async def a_list_workflow_runs(
+        self, workflow_id: str, *, retry: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``list_workflow_runs`` for triggers (newest first); stop iterating to stop paging."""
+        async for run in self.apaginate(
+            ENDPOINTS["list_workflow_runs"], {"workflow_id": workflow_id}, retry=retry
+        ):
+            yield run
 
     def get_workflow_run(
         self, workflow_id: str, run_id: str, *, retry: bool = True

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from airflow_provider_cased._waiting import Waiter, make_event
@@ -15,6 +18,9 @@ from airflow_provider_cased.exceptions import (
 )
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.states import RemoteSpec
+
+# Reads the status once, after waiting the given seconds (or on the source's own clock).
+Observe = Callable[[float], Awaitable[Any]]
 
 
 class RemoteWaitTrigger(BaseTrigger):
@@ -56,22 +62,42 @@ class RemoteWaitTrigger(BaseTrigger):
             },
         )
 
+    def _first_poll_delay(self) -> float:
+        # Triggers deferred (or handed over) together would poll in lockstep forever:
+        # a random start within one interval spreads them. The task checked the
+        # status just before deferring, so nothing is missed.
+        delay = random.uniform(0, self.poll_interval)
+        if self.end_time is not None:
+            delay = min(delay, max(0.0, self.end_time - time.time()))
+        return delay
+
+    @asynccontextmanager
+    async def observations(self, hook: Any) -> AsyncIterator[Observe]:
+        """How this trigger reads its status: by default one GET after each delay."""
+
+        async def after(delay: float) -> Any:
+            await asyncio.sleep(delay)
+            return await self.spec.afetch(hook, self.ids)
+
+        yield after
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         kind = self.spec.kind
         try:
             hook = self.hook_class(self.conn_id)
             waiter = Waiter(self.spec, self.remote_id, self.poll_interval, self.end_time, self.log)
-            while True:
-                try:
-                    answer = await self.spec.afetch(hook, self.ids)
-                except CasedApiError as error:
-                    delay = waiter.failed(error)
-                else:
-                    next_poll = waiter.check(answer)
-                    if next_poll is None:
-                        break
-                    delay = next_poll
-                await asyncio.sleep(delay)
+            async with self.observations(hook) as observe:
+                delay = self._first_poll_delay()
+                while True:
+                    try:
+                        answer = await observe(delay)
+                    except CasedApiError as error:
+                        delay = waiter.failed(error)
+                    else:
+                        next_poll = waiter.check(answer)
+                        if next_poll is None:
+                            break
+                        delay = next_poll
         except CasedTimeoutError as exc:
             yield TriggerEvent(make_event("timeout", kind, self.remote_id, message=str(exc)))
             return

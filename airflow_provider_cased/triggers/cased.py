@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from airflow_provider_cased.exceptions import CasedTimeoutError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.states import WORKFLOW_RUN
-from airflow_provider_cased.triggers._base import RemoteWaitTrigger
+from airflow_provider_cased.triggers._base import Observe, RemoteWaitTrigger
+from airflow_provider_cased.triggers._shared_poll import RunWatch, shared_poll
 
 
 class CasedWorkflowRunTrigger(RemoteWaitTrigger):
     """Waits for a Cased workflow run to reach ``completed``, ``failed`` or ``cancelled``.
+
+    Triggers of one triggerer waiting on runs of the same workflow share one list
+    poll per interval (see ``_shared_poll``); each still yields its own event.
 
     :param workflow_id: the workflow the run belongs to.
     :param run_id: the run to watch.
@@ -33,3 +43,28 @@ class CasedWorkflowRunTrigger(RemoteWaitTrigger):
         )
         self.workflow_id = workflow_id
         self.run_id = run_id
+
+    @asynccontextmanager
+    async def observations(self, hook: Any) -> AsyncIterator[Observe]:
+        poll = shared_poll(hook, self.workflow_id)
+        watch = RunWatch(self.run_id, self.poll_interval)
+        poll.join(watch)
+
+        async def shared(delay: float) -> Any:
+            # The shared poll keeps the clock; this trigger's deadline still holds.
+            left = None if self.end_time is None else max(0.0, self.end_time - time.time())
+            # Past the deadline the newest observation goes to the waiter, which times out.
+            observation = await watch.next(left) or watch.latest
+            if observation is None:
+                raise CasedTimeoutError(
+                    f"Timed out waiting for workflow run {self.run_id}: no status was read "
+                    "before the timeout passed"
+                )
+            if isinstance(observation, BaseException):
+                raise observation
+            return observation
+
+        try:
+            yield shared
+        finally:
+            poll.leave(watch)
