@@ -715,8 +715,14 @@ class Driver:
         problems = [] if end else ["did not run"]
         failures = self.failed_in(start, end + 30) if end else []
         problems += failures
-        if not limited:
-            problems.append("no request was answered 429: the load did not exceed the limit")
+        # The limit bit when the load offered more than it allows; it held when clients got
+        # 429s or paced themselves to it from the x-ratelimit headers (or both).
+        if self.rate_before <= self.rate_limit:
+            problems.append(
+                f"the load offered only {self.rate_before:.1f} req/s: the limit did not bite"
+            )
+        if not limited and offered > self.rate_limit * 1.1:
+            problems.append(f"{offered:.1f} req/s sent, above the limit, yet no 429 answered")
         self.verdicts.append(
             Verdict(
                 "4. rate limit",
