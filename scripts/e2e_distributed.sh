@@ -110,33 +110,47 @@ sessions_alive() {
     for leader in "$@"; do session_pids "$leader"; done
 }
 
-# stop_all: TERM every process of every session we (or the driver) started, KILL what
-# is left after 20 s, then stop PostgreSQL. Never by name: only these sessions.
+# stop_sessions LEADER...: TERM every process of these sessions, KILL what is left after 20 s.
+stop_sessions() {
+    local pids waited=0
+    (($#)) || return 0
+    pids="$(sessions_alive "$@")"
+    # shellcheck disable=SC2086
+    [[ -z "$pids" ]] || kill -TERM $pids 2>/dev/null || true
+    while [[ -n "$(sessions_alive "$@")" && $waited -lt 40 ]]; do
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    pids="$(sessions_alive "$@")"
+    if [[ -n "$pids" ]]; then
+        log "Still running 20 s after SIGTERM: SIGKILL to $(echo "$pids" | wc -l) process(es)"
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+    fi
+}
+
+# stop_all: the driver and the Airflow services (also the replacements the driver
+# started) first, then Redis and the emulator they talk to, then PostgreSQL. Never by
+# name: only the sessions started here.
 stop_all() {
-    local entry leaders=() pids waited=0 since
+    local entry first=() last=() since
     since=$(date +%s)
-    [[ -n "$CHECK_PID" ]] && leaders+=("$CHECK_PID")
-    for entry in "${SERVICES[@]}"; do leaders+=("${entry##*:}"); done
+    [[ -n "$CHECK_PID" ]] && first+=("$CHECK_PID")
+    for entry in "${SERVICES[@]}"; do
+        case "${entry%%:*}" in
+            redis | emulator) last+=("${entry##*:}") ;;
+            *) first+=("${entry##*:}") ;;
+        esac
+    done
     if [[ -s "$EXTRA_SERVICES" ]]; then
         while IFS= read -r entry; do
-            [[ "${entry##*:}" =~ ^[0-9]+$ ]] && leaders+=("${entry##*:}")
+            [[ "${entry##*:}" =~ ^[0-9]+$ ]] && first+=("${entry##*:}")
         done <"$EXTRA_SERVICES"
     fi
-    if ((${#leaders[@]})); then
-        pids="$(sessions_alive "${leaders[@]}")"
-        # shellcheck disable=SC2086
-        [[ -z "$pids" ]] || kill -TERM $pids 2>/dev/null || true
-        while [[ -n "$(sessions_alive "${leaders[@]}")" && $waited -lt 40 ]]; do
-            sleep 0.5
-            waited=$((waited + 1))
-        done
-        pids="$(sessions_alive "${leaders[@]}")"
-        if [[ -n "$pids" ]]; then
-            log "Still running 20 s after SIGTERM: SIGKILL to $(echo "$pids" | wc -l) process(es)"
-            # shellcheck disable=SC2086
-            kill -KILL $pids 2>/dev/null || true
-        fi
-        log "Stopped the emulator, Redis and the Airflow services ($(($(date +%s) - since)) s)"
+    if ((${#first[@]} + ${#last[@]})); then
+        stop_sessions "${first[@]}"
+        stop_sessions "${last[@]}"
+        log "Stopped the Airflow services, Redis and the emulator ($(($(date +%s) - since)) s)"
     fi
     CHECK_PID=""
     SERVICES=()
