@@ -11,6 +11,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -349,6 +350,19 @@ class RateGate:
         self.waiting = 0  # callers told to wait, not yet admitted
         self._last_sent = float("-inf")
 
+    def waits(self) -> Iterator[float]:
+        """The sleeps before one request may go (none when it may go now)."""
+        wait = self.admit(time.monotonic())
+        if wait <= 0:
+            return
+        self.waiting += 1
+        try:
+            while wait > 0:
+                yield wait
+                wait = self.admit(time.monotonic())
+        finally:
+            self.waiting -= 1
+
     def admit(self, now: float) -> float:
         """0.0 when a request may go now (and it is counted); else seconds to wait first."""
         with self._lock:
@@ -399,16 +413,25 @@ class Attempts:
     """
 
     def __init__(
-        self, config: ClientConfig, request: ApiRequest, log: Any, *, retry: bool = True
+        self,
+        config: ClientConfig,
+        request: ApiRequest,
+        log: Any,
+        *,
+        retry: bool = True,
+        gate: RateGate | None = None,
     ) -> None:
         self.config = config
         self.request = request
+        self.gate = gate
         # Without retries the caller owns the backing off (a status wait polls on its own clock).
         self.policy = config.policy() if retry else RetryPolicy(0, config.retry_delay)
         self.log = log
         self.retries_done = 0
 
     def answered(self, status: int, headers: Any, body: bytes) -> float | None:
+        if self.gate is not None:
+            self.gate.observe(status, headers, time.monotonic(), self.log, self.config.base_url)
         if 200 <= status < 300:
             return None
         delay = self.policy.next_delay(

@@ -3,9 +3,11 @@
 - The answer to a run's POST was lost (5xx, read timeout, dropped connection):
   the run is looked up by its ``trigger_name`` before the POST is sent again
   (``send_run_request``, used by ``CasedHook.trigger_workflow_run``).
-- A task is retried: the run or execution its earlier try started is found in
-  Airflow 3.3's task state store, or (runs, any Airflow) by ``trigger_name``,
-  and re-attached to unless it failed (``earlier_run``, ``earlier_execution``).
+- A task is retried: the run, execution or agent session its earlier try started
+  is found in Airflow 3.3's task state store, or (runs, any Airflow) by
+  ``trigger_name``, and re-attached to unless it failed (``earlier_run``,
+  ``earlier_execution``, ``earlier_session``). Sessions and executions carry no
+  label to search by, so before Airflow 3.3 a retry starts them afresh.
 
 Airflow 3.3's ``ResumableJobMixin`` does the state-store half for synchronous
 operators only, and resubmits on any status it does not call active, so an
@@ -19,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased.compat import Context, get_task_state_store
 from airflow_provider_cased.exceptions import CasedApiError
-from airflow_provider_cased.states import ACTION_EXECUTION, WORKFLOW_RUN, RemoteSpec
+from airflow_provider_cased.states import (
+    ACTION_EXECUTION,
+    AGENT_SESSION,
+    WORKFLOW_RUN,
+    RemoteSpec,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_cased._http import ApiRequest
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
 # Keys in Airflow 3.3's task state store: renaming one breaks re-attachment of in-flight retries.
 RUN_STATE_KEY = "cased_workflow_run"
 EXECUTION_STATE_KEY = "casedev_execution"
+SESSION_STATE_KEY = "cased_agent_session"
 
 
 def try_number(context: Context) -> int:
@@ -106,6 +114,18 @@ def earlier_execution(hook: CaseDevHook, context: Context) -> dict[str, Any] | N
     return _reattachable(ACTION_EXECUTION, hook.get_execution(str(execution_id)), hook.log)
 
 
+def earlier_session(hook: CasedHook, context: Context) -> dict[str, Any] | None:
+    """On Airflow 3.3+: the agent session an earlier try started, unless it failed."""
+    session_id = _stored(context, SESSION_STATE_KEY)
+    if not session_id:
+        return None
+    return _reattachable(AGENT_SESSION, hook.get_agent_session(str(session_id)), hook.log)
+
+
+def remember_session(context: Context, session_id: str) -> None:
+    _store(context, SESSION_STATE_KEY, session_id)
+
+
 def remember_run(context: Context, workflow_id: str, run_id: str) -> None:
     _store(context, RUN_STATE_KEY, {"workflow_id": workflow_id, "run_id": run_id})
 
@@ -129,7 +149,7 @@ def _reattachable(spec: RemoteSpec, answer: dict[str, Any] | None, log: Any) -> 
     if answer is None:
         return None
     state = spec.state(answer)
-    remote_id = answer.get("id") or answer.get("execution_id")
+    remote_id = answer.get("id") or answer.get("execution_id") or answer.get("session_id")
     if state.is_terminal and not state.is_successful:
         log.warning(
             "The %s %s started by an earlier try ended %r; starting a new one",

@@ -91,20 +91,13 @@ class SyncTransport:
     def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
         import requests
 
-        attempts = Attempts(self.config, request, self.log, retry=retry)
+        gate = sync_gate(self.config)
+        attempts = Attempts(self.config, request, self.log, retry=retry, gate=gate)
         url = self.config.url(request.path)
         timeout = (self.config.connect_timeout, self.config.read_timeout_for(request.endpoint))
-        gate = sync_gate(self.config)
         while True:
-            wait = gate.admit(time.monotonic())
-            if wait > 0:
-                gate.waiting += 1
-                try:
-                    while wait > 0:
-                        time.sleep(wait)
-                        wait = gate.admit(time.monotonic())
-                finally:
-                    gate.waiting -= 1
+            for wait in gate.waits():
+                time.sleep(wait)
             try:
                 answer = self.session.request(
                     request.method,
@@ -117,13 +110,6 @@ class SyncTransport:
             except requests.RequestException as exc:
                 delay = attempts.failed(classify_requests_error(exc), exc)
             else:
-                gate.observe(
-                    answer.status_code,
-                    answer.headers,
-                    time.monotonic(),
-                    self.log,
-                    self.config.base_url,
-                )
                 retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
                 if retry_in is None:
                     return attempts.decoded(answer.status_code, answer.headers, answer.content)
@@ -202,23 +188,16 @@ class AsyncTransport:
         import httpx
 
         shared = await shared_async_client(self.config)
-        attempts = Attempts(self.config, request, self.log, retry=retry)
+        gate = shared.gates.setdefault(self.config.api_key, RateGate())
+        attempts = Attempts(self.config, request, self.log, retry=retry, gate=gate)
         read_timeout = self.config.read_timeout_for(request.endpoint)
         # Waiting for a free pooled connection is normal under load: allow it the read timeout.
         timeout = httpx.Timeout(
             read_timeout, connect=self.config.connect_timeout, pool=read_timeout
         )
-        gate = shared.gates.setdefault(self.config.api_key, RateGate())
         while True:
-            wait = gate.admit(time.monotonic())
-            if wait > 0:
-                gate.waiting += 1
-                try:
-                    while wait > 0:
-                        await asyncio.sleep(wait)
-                        wait = gate.admit(time.monotonic())
-                finally:
-                    gate.waiting -= 1
+            for wait in gate.waits():
+                await asyncio.sleep(wait)
             try:
                 async with shared.slots:
                     answer = await shared.client.request(
@@ -232,13 +211,6 @@ class AsyncTransport:
             except httpx.HTTPError as exc:
                 delay = attempts.failed(classify_httpx_error(exc), exc)
             else:
-                gate.observe(
-                    answer.status_code,
-                    answer.headers,
-                    time.monotonic(),
-                    self.log,
-                    self.config.base_url,
-                )
                 retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
                 if retry_in is None:
                     return attempts.decoded(answer.status_code, answer.headers, answer.content)

@@ -37,7 +37,24 @@ def trouble_backoff(poll_interval: float, failed_polls: int, error: Exception) -
     return delay
 
 
+def progress_of(state: RemoteState, answer: dict[str, Any]) -> str:
+    """The status, with a running execution's step (``running, step 3/7``)."""
+    current = answer.get("currentStep", answer.get("current_step"))
+    total = answer.get("totalSteps", answer.get("total_steps"))
+    if state.is_terminal or not isinstance(current, int) or not isinstance(total, int):
+        return state.status
+    return f"{state.status}, step {current + 1}/{total}"
+
+
 class Waiter:
+    """Reads each observation of one remote run/execution/session for a wait.
+
+    Logs what a person watching wants, and nothing on polls that change nothing:
+    every status (or step) change once, with the time since the wait began; an
+    outage once when it starts and once when it ends; a warning once the wait runs
+    past ``warn_after`` seconds, naming the remote id and its link.
+    """
+
     def __init__(
         self,
         spec: RemoteSpec,
@@ -45,16 +62,46 @@ class Waiter:
         poll_interval: float,
         end_time: float | None,
         log: Any,
+        *,
+        warn_after: float | None = None,
+        link_of: Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
         self.spec = spec
         self.remote_id = remote_id
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.log = log
+        self.warn_after = warn_after
+        self.link_of = link_of
+        self.started = time.time()
         self._warned_statuses: set[str] = set()
+        self._warned_long = False
+        self._progress: str | None = None
         self.label = spec.label
         self._trouble_since: float | None = None
         self._failed_polls = 0
+
+    def _watch(self, state: RemoteState, answer: dict[str, Any]) -> None:
+        elapsed = time.time() - self.started
+        progress = progress_of(state, answer)
+        if progress != self._progress:
+            change = progress if self._progress is None else f"{self._progress} → {progress}"
+            self.log.info(
+                "%s %s: %s (%.0f s)", self.label.capitalize(), self.remote_id, change, elapsed
+            )
+            self._progress = progress
+        if self.warn_after is not None and not self._warned_long and elapsed >= self.warn_after:
+            self._warned_long = True
+            link = self.link_of(answer) if self.link_of is not None else ""
+            self.log.warning(
+                "%s %s is still %r after %.0f s, past warn_after=%.0f s%s",
+                self.label.capitalize(),
+                self.remote_id,
+                state.status,
+                elapsed,
+                self.warn_after,
+                f": {link}" if link else "",
+            )
 
     def failed(self, error: CasedApiError) -> float:
         """A poll that got no usable answer: seconds until the next, or raise.
@@ -109,6 +156,7 @@ class Waiter:
             )
         state = self.spec.state(answer)
         label = self.label
+        self._watch(state, answer)
         if state.is_terminal:
             return None
         if not state.is_known and state.status not in self._warned_statuses:
@@ -173,7 +221,12 @@ def wait_sync(
 
 
 def make_event(
-    status: str, kind: str, remote_id: str, answer: Any = None, message: str = ""
+    status: str,
+    kind: str,
+    remote_id: str,
+    answer: Any = None,
+    message: str = "",
+    ids: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "status": status,
@@ -181,6 +234,8 @@ def make_event(
         "remote_id": remote_id,
         "answer": answer,
         "message": message,
+        # Every id the wait was on: the resumed task may not know them (a workflow by name).
+        "ids": ids or {},
     }
 
 
@@ -202,3 +257,56 @@ def validate_event(event: Any, kind: str) -> dict[str, Any]:
     if problem:
         raise CasedProviderError(f"Unexpected trigger event ({problem}): {event!r}"[:1000])
     return event
+
+
+def _seconds_between(start: Any, end: Any) -> float | None:
+    from datetime import datetime
+
+    try:
+        began = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    seconds = (ended - began).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+def summary(
+    state: RemoteState, remote_id: str, answer: dict[str, Any], link: str, waited: float | None
+) -> str:
+    """One compact closing line (a step table for executions): status, duration, link."""
+    duration_ms = answer.get("durationMs", answer.get("duration_ms"))
+    ran_for = _seconds_between(
+        answer.get("started_at") or answer.get("created_at"),
+        answer.get("ended_at") or answer.get("updated_at"),
+    )
+    if isinstance(duration_ms, (int, float)):
+        took = f" in {duration_ms / 1000:.1f} s"
+    elif ran_for is not None:
+        took = f" in {ran_for:.0f} s"
+    elif waited is not None:
+        took = f" after {waited:.0f} s of waiting"
+    else:
+        took = ""
+    text = f"{state.spec.label.capitalize()} {remote_id} {state.status}{took}"
+    if link:
+        text += f": {link}"
+    steps = answer.get("stepResults", answer.get("step_results"))
+    if isinstance(steps, dict) and steps:
+        rows = [("step", "status", "duration")]
+        for name, result in steps.items():
+            result = result if isinstance(result, dict) else {}
+            ms = result.get("duration_ms", result.get("durationMs"))
+            rows.append(
+                (
+                    str(name),
+                    str(result.get("status") or ("failed" if result.get("error") else "completed")),
+                    f"{ms / 1000:.1f} s" if isinstance(ms, (int, float)) else "-",
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        text += "".join(
+            "\n  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+            for row in rows
+        )
+    return text

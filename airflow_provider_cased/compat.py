@@ -16,7 +16,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
 if AIRFLOW_V3:
-    from airflow.sdk import BaseNotifier, BaseOperator, BaseOperatorLink, BaseSensorOperator
+    from airflow.sdk import Asset, BaseNotifier, BaseOperator, BaseOperatorLink, BaseSensorOperator
     from airflow.sdk.execution_time.xcom import XCom
 
     try:
@@ -31,6 +31,7 @@ if AIRFLOW_V3:
             AirflowSkipException,
         )
 else:  # Airflow 2.11
+    from airflow.datasets import Dataset as Asset  # type: ignore[assignment,no-redef]
     from airflow.exceptions import (  # type: ignore[assignment,no-redef]
         AirflowException,
         AirflowSkipException,
@@ -100,6 +101,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "AirflowException",
     "AirflowSkipException",
+    "Asset",
     "BaseHook",
     "BaseNotifier",
     "BaseOperator",

@@ -31,6 +31,17 @@ class ExecutionStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
+class AgentSessionStatus(str, Enum):
+    # "active" is what the documented start answer shows; the others are what
+    # Cased's own CLI sees when it reads a session.
+    CREATED = "created"
+    ACTIVE = "active"
+    AGENT_RUNNING = "agent_running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 # The run statuses the API documents for its list filter.
 RUN_STATUS_FILTERS = tuple(
     s.value for s in WorkflowRunStatus if s is not WorkflowRunStatus.CANCELLED
@@ -50,6 +61,7 @@ class RemoteSpec:
         the hook method's and the trigger's arguments.
     :param fetch_method: the hook method that reads one; ``a_<name>`` is its async twin.
     :param trigger_path: the deferral trigger's class path (stored with deferred tasks).
+    :param session_link: its answer names a Cased agent session, the page to link to.
     """
 
     kind: str
@@ -60,6 +72,7 @@ class RemoteSpec:
     id_fields: tuple[str, ...]
     fetch_method: str
     trigger_path: str
+    session_link: bool = False
 
     @property
     def failed(self) -> frozenset[str]:
@@ -79,13 +92,31 @@ class RemoteSpec:
     async def afetch(self, hook: Any, ids: dict[str, str]) -> Any:
         return await getattr(hook, f"a_{self.fetch_method}")(**ids, retry=False)
 
+    def link(self, hook: Any, answer: dict[str, Any]) -> str:
+        """The Cased page where one can be watched, or "" when there is none."""
+        if not self.session_link:
+            return ""
+        session_id = answer.get("session_id") or (answer.get("artifacts") or {}).get("session_id")
+        return hook.session_url(str(session_id)) if session_id else ""
+
     def trigger(
-        self, ids: dict[str, str], conn_id: str, poll_interval: float, end_time: float | None
+        self,
+        ids: dict[str, str],
+        conn_id: str,
+        poll_interval: float,
+        end_time: float | None,
+        warn_after: float | None = None,
     ) -> Any:
         """The deferral trigger for one, imported only when a task defers."""
         module, _, name = self.trigger_path.rpartition(".")
         trigger_class = getattr(import_module(module), name)
-        return trigger_class(**ids, conn_id=conn_id, poll_interval=poll_interval, end_time=end_time)
+        return trigger_class(
+            **ids,
+            conn_id=conn_id,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            warn_after=warn_after,
+        )
 
 
 WORKFLOW_RUN = RemoteSpec(
@@ -97,6 +128,7 @@ WORKFLOW_RUN = RemoteSpec(
     id_fields=("workflow_id", "run_id"),
     fetch_method="get_workflow_run",
     trigger_path="airflow_provider_cased.triggers.cased.CasedWorkflowRunTrigger",
+    session_link=True,
 )
 ACTION_EXECUTION = RemoteSpec(
     kind="action_execution",
@@ -107,6 +139,18 @@ ACTION_EXECUTION = RemoteSpec(
     id_fields=("execution_id",),
     fetch_method="get_execution",
     trigger_path="airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger",
+)
+
+AGENT_SESSION = RemoteSpec(
+    kind="agent_session",
+    label="agent session",
+    statuses=AgentSessionStatus,
+    in_progress=frozenset({"created", "active", "agent_running"}),
+    succeeded=frozenset({"completed"}),
+    id_fields=("session_id",),
+    fetch_method="get_agent_session",
+    trigger_path="airflow_provider_cased.triggers.cased.CasedAgentSessionTrigger",
+    session_link=True,
 )
 
 

@@ -1,16 +1,18 @@
-"""Fire-and-forget: start several workflow runs at once, then wait for all with sensors."""
+"""Fire-and-forget: start several workflow runs and an agent session at once, then wait
+for all of them with sensors (deferred: no worker slot is held while they run)."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from airflow import DAG
 
-from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
-from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
+from airflow_provider_cased.operators.cased import (
+    CasedAgentSessionOperator,
+    CasedWorkflowRunOperator,
+)
+from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedWorkflowRunSensor
 
-POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
 WORKFLOWS = {"cost": "wf_weekly_cost_review", "deploys": "wf_deploy_watcher"}
 
 with DAG(
@@ -32,9 +34,21 @@ with DAG(
             task_id=f"wait_{name}",
             workflow_id=workflow_id,
             run_id=f"{{{{ ti.xcom_pull(task_ids='start_{name}')['id'] }}}}",
-            poke_interval=POLL_INTERVAL,
+            poke_interval=30,
             timeout=60 * 60,
-            mode="reschedule" if POLL_INTERVAL >= 60 else "poke",
             deferrable=True,
         )
         start >> wait
+
+    triage = CasedAgentSessionOperator(
+        task_id="start_triage",
+        prompt="Summarise this week's open incidents for {{ dag.dag_id }}",
+        context={"run": "{{ run_id }}"},
+    )
+    triage >> CasedAgentSessionSensor(
+        task_id="wait_triage",
+        session_id="{{ ti.xcom_pull(task_ids='start_triage')['session_id'] }}",
+        poke_interval=30,
+        timeout=60 * 60,
+        deferrable=True,
+    )

@@ -1,16 +1,23 @@
-"""Weekly Cased workflow run, by name, waiting in the triggerer (deferrable)."""
+"""Weekly Cased workflow run, by name, waiting in the triggerer (deferrable).
+
+Its asset event carries the outcome (run id, status, Cased link): the DAG
+``cased_cost_review_follow_up`` is scheduled on it and reads them."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from airflow import DAG
 
 from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
 
-# 30 s between status checks in production; the demo and tests poll faster.
-POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
+try:
+    from airflow.sdk import Asset
+except ImportError:  # Airflow 2.x calls assets datasets
+    from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
+
+COST_REVIEW = Asset("cased://workflows/weekly-cost-review")
+
 
 with DAG(
     dag_id="cased_weekly_workflow_run",
@@ -29,6 +36,8 @@ with DAG(
             "filters": {"env": "production"},
         },
         deferrable=True,
-        poll_interval=POLL_INTERVAL,
+        poll_interval=30,
         timeout=2 * 60 * 60,
+        warn_after=60 * 60,
+        outlets=[COST_REVIEW],
     )

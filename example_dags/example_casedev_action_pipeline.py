@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +14,6 @@ try:
 except ImportError:  # Airflow 2.x
     from airflow.decorators import task  # type: ignore[no-redef]
 
-POLL_INTERVAL = float(os.getenv("CASED_EXAMPLE_POLL_INTERVAL", "30"))
 
 with DAG(
     dag_id="casedev_action_pipeline",
@@ -30,7 +28,7 @@ with DAG(
         task_id="contract_review",
         action_name="Contract review",  # configured with a webhook: answers "running" at once
         input={"document_url": "{{ params.contract_url }}", "requested_by": "{{ dag.dag_id }}"},
-        poll_interval=POLL_INTERVAL,
+        poll_interval=30,
         timeout=15 * 60,
     )
 

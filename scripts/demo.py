@@ -20,13 +20,17 @@ AIRFLOW_HOME = ROOT / ".airflow-demo"
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ.setdefault("CASED_EXAMPLE_POLL_INTERVAL", "1")
+# The examples poll every 30 s, as in production; a cluster policy (the one users can
+# put in their own test Airflow) makes them poll every second against the emulator.
+os.environ.setdefault("CASED_TEST_POLL_INTERVAL", "1")
 
 
 def main() -> int:
     from airflow_provider_cased.testing import Emulator, connection_env
+    from airflow_provider_cased.testing.policy import install
 
     AIRFLOW_HOME.mkdir(exist_ok=True)
+    install(AIRFLOW_HOME)
     print(f"Migrating Airflow's SQLite DB in {AIRFLOW_HOME} ...", flush=True)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True

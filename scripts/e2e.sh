@@ -216,6 +216,8 @@ PGPASSWORD="$PG_SUPER_PASSWORD" "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 -h 127.0
 # One environment for every process, so the secrets agree everywhere.
 export AIRFLOW_HOME="$WORK/airflow"
 mkdir -p "$AIRFLOW_HOME"
+# The examples poll every 30 s; the shipped cluster policy makes them poll every 2 s here.
+"$PY" -c 'import sys; from airflow_provider_cased.testing.policy import install; install(sys.argv[1])' "$AIRFLOW_HOME"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:$DB_PASSWORD@127.0.0.1:$PG_PORT/airflow"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/example_dags"
@@ -243,7 +245,7 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=10
 export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=2
 export AIRFLOW__CORE__PARALLELISM=8
 export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG=8
-export CASED_EXAMPLE_POLL_INTERVAL=2
+export CASED_TEST_POLL_INTERVAL=2
 unset AIRFLOW_CONN_CASED_DEFAULT AIRFLOW_CONN_CASEDEV_DEFAULT
 
 log "airflow db migrate (PostgreSQL)"

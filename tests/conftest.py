@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_cased.testing.policy import install as install_fast_waits
+
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_VERSION = version("apache-airflow")
 AIRFLOW_HOME = (
@@ -27,8 +29,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
-# Example DAGs poll every 30 s in production; against the emulator 0.5 s is plenty.
-os.environ["CASED_EXAMPLE_POLL_INTERVAL"] = "0.5"
+# Example DAGs poll every 30 s, as in production: the shipped cluster policy makes every
+# wait of this provider poll every 0.5 s here (installed before Airflow is imported).
+os.environ["CASED_TEST_POLL_INTERVAL"] = "0.5"
 
 
 def _populate_dags_folder() -> None:
@@ -42,6 +45,7 @@ def _populate_dags_folder() -> None:
 
 
 _populate_dags_folder()
+install_fast_waits(AIRFLOW_HOME)
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +64,12 @@ def airflow_db() -> None:
 
 @pytest.fixture
 def emulator(cased_emulator_session):  # type: ignore[no-untyped-def]
-    """The session's emulator, reset to its seeded state for this test."""
+    """The session's emulator, reset to its seeded state (and settings) for this test."""
+    run_seconds = cased_emulator_session.run_seconds
     cased_emulator_session.reset()
     yield cased_emulator_session
+    cased_emulator_session.run_seconds = run_seconds
+    cased_emulator_session.set_rate_limit(None)
     cased_emulator_session.reset()
 
 

@@ -69,6 +69,7 @@ def test_example_dags_import_cleanly(bag):
         "casedev_action_pipeline",
         "cased_fan_in_sensors",
         "cased_agent_session_on_failure",
+        "cased_cost_review_follow_up",
     }
     assert not bag.import_errors
     assert example_ids <= set(bag.dag_ids)
@@ -82,6 +83,7 @@ def test_example_dags_import_cleanly(bag):
         "casedev_action_pipeline",
         "cased_fan_in_sensors",
         "cased_agent_session_on_failure",
+        "cased_cost_review_follow_up",
     ],
 )
 def test_example_dag_succeeds(bag, emu, dag_id):
@@ -282,3 +284,122 @@ def test_session_deployment_and_notifier(bag, emu):
     assert done["deployment_status"] == "success"
     assert done["event_metadata"]["task_id"] == "deploy"
     assert done["external_url"]  # defaults to the task's log URL
+
+
+# -- agent sessions you can wait on -------------------------------------------------------
+
+
+def test_session_operator_waits_for_the_session(bag, emu, deferrable):
+    state, tasks = run_dag(bag, "t_session_waits")
+    assert state == "success", tasks
+    [session] = emu.agent_sessions.values()
+    polls = emu.requests_to("GET", f"/api/v1/agent/sessions/{session['session_id']}/")
+    assert polls, "the wait read the session"
+
+
+def test_failed_session_fails_the_task_with_its_link(bag, emu, deferrable, logs):
+    state, tasks = run_dag(bag, "t_session_fails")
+    assert (state, tasks) == ("failed", {"session": "failed"})
+    [session] = emu.agent_sessions.values()
+    text = logs()
+    assert "Agent session" in text and "ended with status 'failed'" in text
+    assert f"{emu.url}/agents/{session['session_id']}" in text
+
+
+def test_session_sensor(bag, emu, deferrable):
+    state, tasks = run_dag(bag, "t_session_sensor")
+    assert state == "success", tasks
+
+
+def test_retried_session_task_reattaches_on_airflow_with_a_task_state_store(bag, emu):
+    from airflow_provider_cased.compat import AIRFLOW_VERSION
+
+    # Try 1 starts the session, then its first read fails for good (404) -> the task fails.
+    emu.inject(Fault(method="GET", path="/api/v1/agent/sessions/", status=404))
+    state, tasks = run_dag(bag, "t_session_retry_reattaches")
+    assert state == "success", tasks
+    started = len(emu.requests_to("POST", "/api/v1/agent/sessions/"))
+    if tuple(int(p) for p in AIRFLOW_VERSION.split(".")[:2]) >= (3, 3):
+        assert started == 1, "3.3+ re-attaches through the task state store"
+    else:
+        assert started == 2, "no label to find a session by: the retry starts a new one"
+
+
+def test_wait_logs_changes_once_and_ends_with_a_summary(bag, emu, logs):
+    emu.run_seconds = 1.5  # several polls (0.3 s apart) per status
+    state, tasks = run_dag(bag, "t_run_completes")  # sync wait
+    assert state == "success", tasks
+    [run] = emu.runs.values()
+    assert logs.count(f"Workflow run {run['id']}: pending → running") == 1
+    assert logs.count(f"Workflow run {run['id']}: running → completed") == 1
+    assert f"Workflow run {run['id']} completed in" in logs()
+
+
+def test_execution_summary_is_a_step_table(bag, emu, logs):
+    state, tasks = run_dag(bag, "t_action_sync")
+    assert state == "success", tasks
+    text = logs()
+    assert "step    status     duration" in text and "step_1  completed" in text
+
+
+def _asset_event_extras(uri: str) -> list[dict]:
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.asset import AssetEvent, AssetModel  # Airflow 3
+
+        event, model = AssetEvent, AssetModel
+        key = AssetEvent.asset_id
+    except ImportError:
+        from airflow.models.dataset import DatasetEvent, DatasetModel  # Airflow 2
+
+        event, model = DatasetEvent, DatasetModel
+        key = DatasetEvent.dataset_id
+    with create_session() as session:
+        rows = session.query(event).join(model, model.id == key).filter(model.uri == uri).all()
+        return [dict(row.extra or {}) for row in rows]
+
+
+def test_asset_events_carry_the_outcome(bag, emu, deferrable):
+    state, tasks = run_dag(bag, "t_outcome_in_asset_events")
+    assert state == "success", tasks
+    [run] = emu.runs.values()
+    [execution] = emu.executions.values()
+    run_extra = _asset_event_extras("cased://workflows/wf_weekly_cost_review")[-1]
+    assert run_extra == {
+        "kind": "workflow_run",
+        "workflow_id": "wf_weekly_cost_review",
+        "run_id": run["id"],
+        "status": "completed",
+        "link": f"{emu.url}/agents/{run['session_id']}",
+    }
+    exec_extra = _asset_event_extras("casedev://actions/action_contract_review")[-1]
+    assert exec_extra["execution_id"] == execution["id"] and exec_extra["status"] == "completed"
+    assert isinstance(exec_extra["duration_ms"], int) and "output" not in exec_extra
+
+
+def test_examples_poll_as_in_production_and_the_test_policy_shortens_it(bag):
+    import ast
+
+    source = (ROOT / "example_dags" / "example_cased_weekly_workflow.py").read_text()
+    assert "poll_interval=30" in source and "getenv" not in source
+    ast.parse(source)
+    # The shipped cluster policy (installed in the tests' AIRFLOW_HOME) shortens waits.
+    task = bag.get_dag("cased_weekly_workflow_run").get_task("weekly_cost_review")
+    assert task.poll_interval == 0.5
+    sensor = bag.get_dag("cased_fan_in_sensors").get_task("wait_cost")
+    assert sensor.poke_interval == 0.5
+
+
+def test_policy_leaves_other_tasks_and_faster_waits_alone():
+    from types import SimpleNamespace
+
+    from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
+    from airflow_provider_cased.testing.policy import task_policy
+
+    fast = CasedWorkflowRunOperator(task_id="f", workflow_id="wf", poll_interval=0.1)
+    task_policy(fast)
+    assert fast.poll_interval == 0.1
+    other = SimpleNamespace(poll_interval=30)  # not this provider's
+    task_policy(other)
+    assert other.poll_interval == 30

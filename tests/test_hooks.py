@@ -513,3 +513,56 @@ def test_workflow_filters_are_sent(emulator):
     sent = emulator.requests[-1]
     assert sent.query["agent_name"] == ["ops-agent"] and sent.query["repository"] == ["acme/web"]
     assert "name" not in sent.query  # None is not sent
+
+
+# -- agent sessions ---------------------------------------------------------------------
+
+
+def test_agent_sessions_read_back_with_time_driven_statuses(emulator):
+    emulator.run_seconds = 1.0
+    hook = CasedHook()
+    started = hook.create_agent_session("Why?")
+    first = hook.get_agent_session(started["session_id"])
+    assert first["session_id"] == started["session_id"] and first["status"] == "created"
+    time.sleep(1.1)
+    assert hook.get_agent_session(started["session_id"])["status"] == "completed"
+    failing = hook.create_agent_session("[fail] on purpose")
+    time.sleep(1.1)
+    assert hook.get_agent_session(failing["session_id"])["status"] == "failed"
+    listed = [s["session_id"] for s in hook.list_agent_sessions()]
+    assert listed == [failing["session_id"], started["session_id"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"results": [{"session_id": "s1"}, {"session_id": "s2"}], "count": 2, "next": null}',
+        '[{"session_id": "s1"}, {"session_id": "s2"}]',
+    ],
+    ids=["results-key", "plain-list"],
+)
+def test_session_list_accepts_the_shapes_cased_tools_read(emulator, body):
+    emulator.inject(Fault(method="GET", path="/api/v1/agent/sessions/", status=200, body=body))
+    assert [s["session_id"] for s in CasedHook().list_agent_sessions()] == ["s1", "s2"]
+
+
+def test_session_list_without_items_is_a_clear_error(emulator):
+    emulator.inject(
+        Fault(method="GET", path="/api/v1/agent/sessions/", status=200, body='{"count": 0}')
+    )
+    with pytest.raises(CasedApiError, match="without a 'sessions' list"):
+        list(CasedHook().list_agent_sessions())
+
+
+def test_session_reads_follow_the_connection_path(emulator, monkeypatch):
+    conn = {
+        "conn_type": "cased",
+        "host": emulator.url,
+        "password": emulator.api_key,
+        "extra": {"agent_sessions_path": "/api/v1/agent-sessions/"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CASED_ALT", json.dumps(conn))
+    hook = CasedHook("cased_alt")
+    session = hook.create_agent_session("p")
+    assert hook.get_agent_session(session["session_id"])["session_id"] == session["session_id"]
+    assert emulator.requests_to("GET", "/api/v1/agent-sessions/")

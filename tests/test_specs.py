@@ -24,6 +24,7 @@ from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
 from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
 from airflow_provider_cased.states import (
     ACTION_EXECUTION,
+    AGENT_SESSION,
     RUN_STATUS_FILTERS,
     WORKFLOW_RUN,
     WorkflowRunStatus,
@@ -38,17 +39,26 @@ def test_stored_names_are_pinned():
     keys: a rename must fail here, not strand tasks in flight."""
     run_path, run_kwargs = CasedWorkflowRunTrigger("wf", "r", "c", 2, 5.0).serialize()
     assert run_path == "airflow_provider_cased.triggers.cased.CasedWorkflowRunTrigger"
-    assert set(run_kwargs) == {"workflow_id", "run_id", "conn_id", "poll_interval", "end_time"}
+    common = {"conn_id", "poll_interval", "end_time", "warn_after"}
+    assert set(run_kwargs) == {"workflow_id", "run_id", *common}
     exec_path, exec_kwargs = CaseDevActionExecutionTrigger("e", "c", 2, None).serialize()
     assert exec_path == "airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger"
-    assert set(exec_kwargs) == {"execution_id", "conn_id", "poll_interval", "end_time"}
+    assert set(exec_kwargs) == {"execution_id", *common}
     assert (WORKFLOW_RUN.trigger_path, ACTION_EXECUTION.trigger_path) == (run_path, exec_path)
     assert _start_once.RUN_STATE_KEY == "cased_workflow_run"
     assert _start_once.EXECUTION_STATE_KEY == "casedev_execution"
+    assert _start_once.SESSION_STATE_KEY == "cased_agent_session"
 
 
 def test_every_waiting_class_reads_one_spec():
+    from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor
+    from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
+
     for spec, classes in (
+        (
+            AGENT_SESSION,
+            (CasedAgentSessionOperator, CasedAgentSessionSensor, CasedAgentSessionTrigger),
+        ),
         (WORKFLOW_RUN, (CasedWorkflowRunOperator, CasedWorkflowRunSensor, CasedWorkflowRunTrigger)),
         (
             ACTION_EXECUTION,

@@ -409,3 +409,50 @@ def test_runs_beyond_the_pages_read_are_fetched_singly(emulator, monkeypatch):
     assert event["status"] == "success" and event["answer"]["id"] == oldest
     singles = emulator.requests_to("GET", f"/api/v1/workflows/wf_busy/runs/{oldest}/")
     assert singles and len(newer) == 110
+
+
+def test_session_trigger_reports_completed_and_failed_sessions(emulator):
+    from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
+
+    hook = CasedHook()
+    ok, bad = hook.create_agent_session("fine"), hook.create_agent_session("[fail] it")
+    events = _all_events(
+        [CasedAgentSessionTrigger(s["session_id"], poll_interval=0.1) for s in (ok, bad)]
+    )
+    assert [(e["status"], e["kind"], e["answer"]["status"]) for e in events] == [
+        ("success", "agent_session", "completed"),
+        ("failed", "agent_session", "failed"),
+    ]
+    path, kwargs = CasedAgentSessionTrigger("s", "c", 1, None).serialize()
+    assert path == "airflow_provider_cased.triggers.cased.CasedAgentSessionTrigger"
+    assert set(kwargs) == {"session_id", "conn_id", "poll_interval", "end_time", "warn_after"}
+
+
+# -- waits you can watch --------------------------------------------------------------------
+
+
+def test_trigger_logs_each_status_change_once_and_steps_as_they_change(emulator, logs):
+    emulator.add_action(
+        "Three steps", action_id="action_steps", mode="async", steps=3, run_seconds=1.5
+    )
+    started = CaseDevHook().execute_action("action_steps", {"doc": 1})
+    event = first_event(CaseDevActionExecutionTrigger(started["execution_id"], poll_interval=0.05))
+    assert event["status"] == "success"
+    text = logs()
+    execution_id = started["execution_id"]
+    assert logs.count(f"Action execution {execution_id}: ") >= 3
+    for change in ("running, step 1/3 → running, step 2/3", "running, step 3/3 → completed"):
+        assert logs.count(change) == 1, text
+    # ~30 polls, a handful of lines: nothing is logged for polls that change nothing.
+    assert logs.count(f"Action execution {execution_id}: ") <= 6
+
+
+def test_warn_after_names_the_run_and_its_link_once(emulator, logs):
+    emulator.add_workflow("Long", workflow_id="wf_long", run_seconds=1.2)
+    run = CasedHook().trigger_workflow_run("wf_long")
+    event = first_event(
+        CasedWorkflowRunTrigger("wf_long", run["id"], poll_interval=0.1, warn_after=0.4)
+    )
+    assert event["status"] == "success"
+    assert logs.count("past warn_after=0 s") == 1
+    assert f"{emulator.url}/agents/{run['session_id']}" in logs()

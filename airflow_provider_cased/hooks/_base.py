@@ -302,8 +302,18 @@ class ApiHookBase(BaseHook):
         return {**params, "page": page, "page_size": PAGE_SIZE}
 
     def page_items(self, endpoint: Endpoint, answer: Any) -> tuple[list[Any], bool]:
-        """One page's items, and whether another page follows."""
-        items = answer.get(endpoint.items_key) if isinstance(answer, dict) else None
+        """One page's items, and whether another page follows.
+
+        Besides the documented key, a ``results`` key (as Cased's own CLI reads some
+        lists) and a plain JSON list (one page, all items) are understood.
+        """
+        if isinstance(answer, list):
+            return answer, False
+        items = None
+        if isinstance(answer, dict):
+            items = answer.get(endpoint.items_key)
+            if items is None:
+                items = answer.get("results")
         if not isinstance(items, list):
             raise CasedApiError(
                 f"GET {endpoint.path} answered without a '{endpoint.items_key}' list",

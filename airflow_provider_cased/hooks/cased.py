@@ -134,6 +134,34 @@ class CasedHook(ApiHookBase):
         endpoint = Endpoint("POST", self.config.extras["agent_sessions_path"])
         return self.request(endpoint, json=body.json())
 
+    def _sessions_endpoint(self, method: str, one: bool = False) -> Endpoint:
+        path = self.config.extras["agent_sessions_path"]
+        if one:
+            return Endpoint(method, path + "{session_id}/")
+        return Endpoint(method, path, items_key="sessions")
+
+    def get_agent_session(self, session_id: str, *, retry: bool = True) -> dict[str, Any]:
+        """One agent session (``GET /api/v1/agent/sessions/{id}/``, under the connection's
+        ``agent_sessions_path``), as Cased's own CLI reads it.
+
+        :param session_id: the session.
+        :param retry: retry transient failures by the connection's retry policy; status
+            waits pass False because they back off on their own clock.
+        """
+        endpoint = self._sessions_endpoint("GET", one=True)
+        return self.request(endpoint, {"session_id": session_id}, retry=retry)
+
+    async def a_get_agent_session(self, session_id: str, *, retry: bool = True) -> dict[str, Any]:
+        """``get_agent_session`` for triggers, over the event loop's shared client."""
+        await self.aconfig()
+        request = self.prepare(self._sessions_endpoint("GET", one=True), {"session_id": session_id})
+        answer: dict[str, Any] = await self.asend(request, retry=retry)
+        return answer
+
+    def list_agent_sessions(self) -> Iterator[dict[str, Any]]:
+        """Every agent session, all pages, lazily (a plain list answer is one page)."""
+        return self.paginate(self._sessions_endpoint("GET"))
+
     # -- workflows --------------------------------------------------------------------------
 
     def list_workflows(

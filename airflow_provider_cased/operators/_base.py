@@ -14,6 +14,7 @@ from airflow_provider_cased._waiting import (
     Waiter,
     deadline_from_timeout,
     raise_if_failed,
+    summary,
     validate_event,
     wait_sync,
 )
@@ -22,14 +23,17 @@ from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutEr
 from airflow_provider_cased.states import RemoteSpec
 
 
-def check_wait_args(task_id: str, poll_interval: Any, timeout: Any) -> tuple[float, float | None]:
-    try:
-        interval = positive_number("poll_interval", poll_interval)
-        limit = positive_number("timeout", timeout, allow_none=True)
-    except ValueError as exc:
-        raise ValueError(f"Task '{task_id}': {exc}") from None
-    assert interval is not None
-    return interval, limit
+def record_outcome(context: Context, outlets: Any, extra: dict[str, Any]) -> None:
+    """Put the outcome in the ``extra`` of the asset (2.11: dataset) events the task emits,
+    so a DAG scheduled on them can read it (never the output: extras are small)."""
+    events = context.get("outlet_events") if outlets else None
+    if events is None:
+        return
+    for outlet in outlets:
+        try:
+            events[outlet].extra.update(extra)
+        except (KeyError, TypeError, AttributeError):  # not an asset/dataset (e.g. a table)
+            continue
 
 
 def resolve_deferrable(deferrable: bool | None) -> bool:
@@ -46,12 +50,34 @@ class RemoteWaitMixin:
     spec: ClassVar[RemoteSpec]
     poll_interval: float
     timeout: float | None
+    warn_after: float | None
     deferrable: bool
     wait_for_completion: bool
 
     if TYPE_CHECKING:
         log: Any
         hook: Any
+        task_id: str
+
+    def set_wait(
+        self,
+        wait_for_completion: bool,
+        poll_interval: Any,
+        timeout: Any,
+        warn_after: Any,
+        deferrable: bool | None,
+    ) -> None:
+        """The wait's arguments, checked at parse time (each error names its field)."""
+        try:
+            interval = positive_number("poll_interval", poll_interval)
+            self.timeout = positive_number("timeout", timeout, allow_none=True)
+            self.warn_after = positive_number("warn_after", warn_after, allow_none=True)
+        except ValueError as exc:
+            raise ValueError(f"Task '{self.task_id}': {exc}") from None
+        assert interval is not None
+        self.poll_interval = interval
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = resolve_deferrable(deferrable)
 
     def ids_for(self, remote_id: str) -> dict[str, str]:
         raise NotImplementedError
@@ -60,24 +86,34 @@ class RemoteWaitMixin:
         return answer
 
     def link_for(self, answer: dict[str, Any]) -> str:
-        return ""
+        return self.spec.link(self.hook, answer)
 
-    def wait_for(self, remote_id: str, answer: dict[str, Any]) -> Any:
+    def wait_for(self, context: Context, remote_id: str, answer: dict[str, Any]) -> Any:
         """From the answer that started (or re-attached to) the work, to the task's result."""
         state = self.spec.state(answer)
         if state.is_terminal or not self.wait_for_completion:
-            return self.finish(remote_id, answer)
+            return self.finish(context, remote_id, answer)
         end_time = deadline_from_timeout(self.timeout)
         ids = self.ids_for(remote_id)
         if self.deferrable:
             self.defer(  # type: ignore[attr-defined]
-                trigger=self.spec.trigger(ids, self.hook.conn_id, self.poll_interval, end_time),
+                trigger=self.spec.trigger(
+                    ids, self.hook.conn_id, self.poll_interval, end_time, self.warn_after
+                ),
                 method_name="execute_complete",
                 timeout=self._deferral_backstop(),
             )
-        waiter = Waiter(self.spec, remote_id, self.poll_interval, end_time, self.log)
+        waiter = Waiter(
+            self.spec,
+            remote_id,
+            self.poll_interval,
+            end_time,
+            self.log,
+            warn_after=self.warn_after,
+            link_of=self.link_for,
+        )
         final = wait_sync(lambda: self.spec.fetch(self.hook, ids), waiter)
-        return self.finish(remote_id, final)
+        return self.finish(context, remote_id, final)
 
     def _deferral_backstop(self) -> timedelta | None:
         # The trigger sends its own clear timeout event at the deadline; this only
@@ -86,18 +122,46 @@ class RemoteWaitMixin:
             return None
         return timedelta(seconds=self.timeout + 2 * self.poll_interval + 60)
 
-    def finish(self, remote_id: str, answer: dict[str, Any]) -> Any:
+    def finish(
+        self,
+        context: Context,
+        remote_id: str,
+        answer: dict[str, Any],
+        ids: dict[str, str] | None = None,
+    ) -> Any:
         state = self.spec.state(answer)
         link = self.link_for(answer)
         raise_if_failed(state, remote_id, answer, link)
-        self.log.info(
-            "%s %s is %s%s",
-            self.spec.label.capitalize(),
-            remote_id,
-            state.status,
-            f" ({link})" if link else "",
-        )
+        if state.is_terminal:
+            self.log.info("%s", summary(state, remote_id, answer, link, None))
+        else:
+            self.log.info(
+                "%s %s is %s%s",
+                self.spec.label.capitalize(),
+                remote_id,
+                state.status,
+                f" ({link})" if link else "",
+            )
+        outcome = self.outcome(remote_id, answer, ids or self.ids_for(remote_id))
+        record_outcome(context, getattr(self, "outlets", None), outcome)
         return self.result(answer)
+
+    def outcome(
+        self, remote_id: str, answer: dict[str, Any], ids: dict[str, str]
+    ) -> dict[str, Any]:
+        """What the task's asset (dataset) events carry: ids, status, link, duration."""
+        extra: dict[str, Any] = {
+            "kind": self.spec.kind,
+            **ids,
+            "status": self.spec.state(answer).status,
+        }
+        link = self.link_for(answer)
+        if link:
+            extra["link"] = link
+        duration_ms = answer.get("durationMs", answer.get("duration_ms"))
+        if duration_ms is not None:
+            extra["duration_ms"] = duration_ms
+        return extra
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, fail closed on anything unexpected."""
@@ -113,4 +177,5 @@ class RemoteWaitMixin:
                 f"Unexpected trigger event: status {event['status']!r} with remote status "
                 f"{state.status!r}"
             )
-        return self.finish(event["remote_id"], answer)
+        ids = event.get("ids") if isinstance(event.get("ids"), dict) else None
+        return self.finish(context, event["remote_id"], answer, ids or None)

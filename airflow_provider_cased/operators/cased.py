@@ -20,10 +20,8 @@ from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
 from airflow_provider_cased.operators._base import (
     RemoteWaitMixin,
-    check_wait_args,
-    resolve_deferrable,
 )
-from airflow_provider_cased.states import WORKFLOW_RUN
+from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
@@ -88,6 +86,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
     :param wait_for_completion: wait for a terminal status (default True).
     :param poll_interval: seconds between status checks (default 30).
     :param timeout: total seconds to wait; None waits as long as the run takes.
+    :param warn_after: log a warning (with the run's link) once the wait passes this many seconds.
     :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
     :param cased_conn_id: the ``cased`` connection.
     :return: the final run (or the created run when not waiting) as a dict.
@@ -116,6 +115,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
         wait_for_completion: bool = True,
         poll_interval: float = 30,
         timeout: float | None = None,
+        warn_after: float | None = None,
         deferrable: bool | None = None,
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
@@ -141,9 +141,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
         self.context = context
         self.trigger_name = trigger_name
         self.triggered_by = triggered_by
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval, self.timeout = check_wait_args(self.task_id, poll_interval, timeout)
-        self.deferrable = resolve_deferrable(deferrable)
+        self.set_wait(wait_for_completion, poll_interval, timeout, warn_after, deferrable)
         self.resolved_workflow_id: str | None = workflow_id
 
     # -- resolve -> trigger or re-attach -> wait -> finish -------------------------------
@@ -176,7 +174,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
                 )
             _start_once.remember_run(context, workflow_id, run_id)
             push_session_link(context, hook, run.get("session_id"))
-            return self.wait_for(run_id, run)
+            return self.wait_for(context, run_id, run)
 
     def _resolve_workflow_id(self, hook: CasedHook) -> str:
         if self.workflow_id:
@@ -191,32 +189,40 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
     # -- RemoteWaitMixin ------------------------------------------------------------------
 
     def ids_for(self, remote_id: str) -> dict[str, str]:
-        assert self.resolved_workflow_id is not None
-        return {"workflow_id": self.resolved_workflow_id, "run_id": remote_id}
-
-    def link_for(self, answer: dict[str, Any]) -> str:
-        session_id = answer.get("session_id") or (answer.get("artifacts") or {}).get("session_id")
-        return self.hook.session_url(str(session_id)) if session_id else ""
+        return {"workflow_id": self.resolved_workflow_id or "", "run_id": remote_id}
 
 
-class CasedAgentSessionOperator(_CasedOperator):
-    """Start a Cased AI agent session; returns the API's answer (``session_id``, ``url``, …).
+class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
+    """Start a Cased AI agent session and, if asked, wait for it to end.
 
     :param prompt: the problem or task for the agent (templated).
     :param context: optional JSON object of supporting detail (templated, nested).
+    :param wait_for_completion: wait for ``completed`` (default False: start and return).
+    :param poll_interval: seconds between status checks (default 30).
+    :param timeout: total seconds to wait; None waits as long as the session takes.
+    :param warn_after: log a warning (with the session's link) once the wait passes this long.
+    :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
     :param cased_conn_id: the ``cased`` connection.
+    :return: the API's answer (``session_id``, ``url``, …); when waiting, the final session.
+        A ``failed`` or ``cancelled`` session fails the task with its link.
     """
 
     template_fields: Sequence[str] = ("prompt", "context")
     template_fields_renderers = {"context": "json"}
     operator_extra_links = (CasedSessionLink(),)
     ui_color = "#e8e4ff"
+    spec = AGENT_SESSION
 
     def __init__(
         self,
         *,
         prompt: str,
         context: dict[str, Any] | None = None,
+        wait_for_completion: bool = False,
+        poll_interval: float = 30,
+        timeout: float | None = None,
+        warn_after: float | None = None,
+        deferrable: bool | None = None,
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
@@ -224,13 +230,28 @@ class CasedAgentSessionOperator(_CasedOperator):
         SessionBody.check_known(f"Task '{self.task_id}'", {"prompt": prompt, "context": context})
         self.prompt = prompt
         self.context = context
+        self.set_wait(wait_for_completion, poll_interval, timeout, warn_after, deferrable)
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
-            answer = hook.create_agent_session(self.prompt, self.context)
-        link = push_session_link(context, hook, answer.get("session_id"), answer.get("url"))
-        self.log.info("Started Cased agent session %s %s", answer.get("session_id"), link)
-        return answer
+            answer = _start_once.earlier_session(hook, context)
+            if answer is None:
+                answer = hook.create_agent_session(self.prompt, self.context)
+                self.log.info("Started Cased agent session %s", answer.get("session_id"))
+            session_id = str(answer.get("session_id") or "")
+            if not session_id:
+                raise CasedApiError(
+                    f"Cased answered the session request without a session_id: {answer!r}"[:500],
+                    conn_id=hook.conn_id,
+                )
+            _start_once.remember_session(context, session_id)
+            push_session_link(context, hook, session_id, answer.get("url"))
+            return self.wait_for(context, session_id, answer)
+
+    # -- RemoteWaitMixin ------------------------------------------------------------------
+
+    def ids_for(self, remote_id: str) -> dict[str, str]:
+        return {"session_id": remote_id}
 
 
 class CasedDeploymentOperator(_CasedOperator):

@@ -13,8 +13,6 @@ from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.operators._base import (
     RemoteWaitMixin,
-    check_wait_args,
-    resolve_deferrable,
 )
 from airflow_provider_cased.states import ACTION_EXECUTION, normalize_execution
 
@@ -36,6 +34,7 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
     :param wait_for_completion: wait for an asynchronous execution to end (default True).
     :param poll_interval: seconds between status checks (default 30).
     :param timeout: total seconds to wait; None waits as long as it takes.
+    :param warn_after: log a warning once the wait passes this many seconds.
     :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
     :param casedev_conn_id: the ``casedev`` connection.
     :return: one snake_case dict: ``execution_id``, ``action_id``, ``status``, ``output``,
@@ -57,6 +56,7 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
         wait_for_completion: bool = True,
         poll_interval: float = 30,
         timeout: float | None = None,
+        warn_after: float | None = None,
         deferrable: bool | None = None,
         casedev_conn_id: str = "casedev_default",
         **kwargs: Any,
@@ -79,9 +79,7 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
         self.action_name = action_name
         self.input = input
         self.webhook_id = webhook_id
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval, self.timeout = check_wait_args(self.task_id, poll_interval, timeout)
-        self.deferrable = resolve_deferrable(deferrable)
+        self.set_wait(wait_for_completion, poll_interval, timeout, warn_after, deferrable)
         self.casedev_conn_id = casedev_conn_id
         self.resolved_action_id: str | None = action_id
 
@@ -115,7 +113,7 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
                 _start_once.remember_execution(context, execution_id)
                 self.log.info("case.dev execution %s is %s", execution_id, answer.get("status"))
             execution_id = str(normalize_execution(answer)["execution_id"])
-            return self.wait_for(execution_id, answer)
+            return self.wait_for(context, execution_id, answer)
 
     # -- RemoteWaitMixin ------------------------------------------------------------------
 

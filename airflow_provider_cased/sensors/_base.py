@@ -7,7 +7,8 @@ from contextlib import closing
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_cased._waiting import Waiter, failure_message, validate_event
+from airflow_provider_cased._validation import positive_number
+from airflow_provider_cased._waiting import Waiter, failure_message, summary, validate_event
 from airflow_provider_cased.compat import AirflowSkipException, BaseSensorOperator, Context
 from airflow_provider_cased.exceptions import (
     CasedApiError,
@@ -31,9 +32,15 @@ class RemoteStatusSensor(BaseSensorOperator):
     if TYPE_CHECKING:
         hook: Any  # the subclass's hook (cached property)
 
-    def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, deferrable: bool | None = None, warn_after: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.deferrable = resolve_deferrable(deferrable)
+        try:
+            self.warn_after = positive_number("warn_after", warn_after, allow_none=True)
+        except ValueError as exc:
+            raise ValueError(f"Task '{self.task_id}': {exc}") from None
 
     @property
     def ids(self) -> dict[str, str]:
@@ -56,6 +63,7 @@ class RemoteStatusSensor(BaseSensorOperator):
                 self.hook.conn_id,
                 float(self.poke_interval),
                 time.time() + float(self.timeout),
+                self.warn_after,
             ),
             method_name="execute_complete",
         )
@@ -63,7 +71,15 @@ class RemoteStatusSensor(BaseSensorOperator):
     @cached_property
     def _watch(self) -> Waiter:
         # Carries an API outage across pokes: logged once when it starts and once when it ends.
-        return Waiter(self.spec, self.remote_id, float(self.poke_interval), None, self.log)
+        return Waiter(
+            self.spec,
+            self.remote_id,
+            float(self.poke_interval),
+            None,
+            self.log,
+            warn_after=self.warn_after,
+            link_of=lambda answer: self.spec.link(self.hook, answer),
+        )
 
     def poke(self, context: Context) -> bool:
         try:
@@ -81,12 +97,17 @@ class RemoteStatusSensor(BaseSensorOperator):
                     status=state.status,
                 )
             )
-        self.log.info("%s %s is %r", self.spec.label.capitalize(), self.remote_id, state.status)
+        if state.is_successful:
+            link = self.spec.link(self.hook, answer)
+            self.log.info("%s", summary(state, self.remote_id, answer, link, None))
         return state.is_successful
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
         event = validate_event(event, self.spec.kind)
         if event["status"] == "success":
+            state = self.spec.state(event["answer"])
+            link = self.spec.link(self.hook, event["answer"])
+            self.log.info("%s", summary(state, self.remote_id, event["answer"], link, None))
             return
         if event["status"] == "failed":
             state = self.spec.state(event["answer"])

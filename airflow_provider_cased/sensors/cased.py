@@ -1,4 +1,4 @@
-"""Sensor for a Cased workflow run started elsewhere (e.g. fire-and-forget operators)."""
+"""Sensors for Cased workflow runs and agent sessions started elsewhere (e.g. fire-and-forget)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,25 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased.sensors._base import RemoteStatusSensor
-from airflow_provider_cased.states import WORKFLOW_RUN
+from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
 
 
-class CasedWorkflowRunSensor(RemoteStatusSensor):
+class _CasedSensor(RemoteStatusSensor):
+    def __init__(self, *, cased_conn_id: str = "cased_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cased_conn_id = cased_conn_id
+
+    @cached_property
+    def hook(self) -> CasedHook:
+        from airflow_provider_cased.hooks.cased import CasedHook
+
+        return CasedHook(cased_conn_id=self.cased_conn_id)
+
+
+class CasedWorkflowRunSensor(_CasedSensor):
     """Wait for a Cased workflow run: succeed on ``completed``, fail on ``failed``/``cancelled``.
 
     :param workflow_id: the workflow (templated).
@@ -33,17 +45,33 @@ class CasedWorkflowRunSensor(RemoteStatusSensor):
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
         self.workflow_id = workflow_id
         self.run_id = run_id
-        self.cased_conn_id = cased_conn_id
-
-    @cached_property
-    def hook(self) -> CasedHook:
-        from airflow_provider_cased.hooks.cased import CasedHook
-
-        return CasedHook(cased_conn_id=self.cased_conn_id)
 
     @property
     def ids(self) -> dict[str, str]:
         return {"workflow_id": self.workflow_id, "run_id": self.run_id}
+
+
+class CasedAgentSessionSensor(_CasedSensor):
+    """Wait for a Cased agent session: succeed on ``completed``, fail on ``failed``/``cancelled``.
+
+    :param session_id: the session (templated), e.g.
+        ``"{{ ti.xcom_pull(task_ids='investigate')['session_id'] }}"``.
+    :param cased_conn_id: the ``cased`` connection.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = ("session_id",)
+    spec = AGENT_SESSION
+
+    def __init__(
+        self, *, session_id: str, cased_conn_id: str = "cased_default", **kwargs: Any
+    ) -> None:
+        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
+        self.session_id = session_id
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {"session_id": self.session_id}

@@ -14,7 +14,9 @@ services.
 
 Run and execution statuses are computed from the clock when they are read
 (no background threads): a run is ``pending`` for the first 20% of its
-``run_seconds``, then ``running``, then its workflow's ``outcome``.
+``run_seconds``, then ``running``, then its workflow's ``outcome``. Agent
+sessions read back the same way as ``created``, ``agent_running``, then
+``completed`` (``failed`` when the prompt contains ``[fail]``).
 
 TLS: pass a server-side ``ssl.SSLContext`` (``ssl.PROTOCOL_TLS_SERVER`` with
 ``load_cert_chain``) and ``url`` becomes ``https://...``. Clients must trust
@@ -26,7 +28,7 @@ Control endpoints under ``/_emulator/`` (no authentication, never recorded)
 let another process drive an emulator started from the command line:
 ``GET health``, ``GET requests``, ``GET stats``, ``POST reset``,
 ``GET|POST|DELETE faults``, ``POST workflows``, ``POST actions``,
-``POST runs/{id}/status``, ``POST executions/{id}/status``,
+``POST runs/{id}/status``, ``POST executions/{id}/status``, ``POST sessions/{id}/status``,
 ``GET|POST|DELETE rate-limit``, ``GET runs`` (``?workflow=``),
 ``GET executions`` (``?action=``).
 
@@ -71,6 +73,8 @@ _CASEDEV = "casedev"
 _DEPLOYMENT_STATUSES = ("pending", "running", "success", "failure", "cancelled")
 _TRIGGERED_BY = ("manual", "schedule", "event")
 _IN_PROGRESS = frozenset({"pending", "running"})
+# An agent session whose prompt holds this ends "failed" (a failing case for DAG tests).
+SESSION_FAILURE_MARKER = "[fail]"
 _DEFAULT_PAGE_SIZE = 20
 _MAX_PAGE_SIZE = 100
 _MAX_BODY = 64 * 1024 * 1024
@@ -299,11 +303,18 @@ class _Execution:
     output: object
     start_mono: float
     start_wall: float
+    steps: int = 1
     forced: tuple[str, float] | None = None
 
     @property
     def error(self) -> str:
         return f"Step 'step_1' failed: emulated failure of action '{self.action_name}'"
+
+    def current_step(self, now_mono: float) -> int:
+        """The step (0-based) a running execution is on: its steps share the running time."""
+        running_for = now_mono - self.start_mono - 0.2 * self.run_seconds
+        share = max(0.0, running_for / max(1e-9, 0.8 * self.run_seconds))
+        return min(self.steps - 1, int(share * self.steps))
 
     def status_now(self, now_mono: float) -> tuple[str, float, bool]:
         if self.forced is not None:
@@ -325,6 +336,9 @@ class _Execution:
             "durationMs": None,
             "createdAt": _iso(self.start_wall),
         }
+        if status == "running" and self.steps > 1:
+            data["currentStep"] = self.current_step(now_mono)
+            data["totalSteps"] = self.steps
         if ended:
             duration_ms = round(since * 1000)
             data["durationMs"] = duration_ms
@@ -334,7 +348,8 @@ class _Execution:
             else:
                 data["output"] = self.output
                 data["stepResults"] = {
-                    "step_1": {"output": self.output, "duration_ms": duration_ms}
+                    f"step_{n}": {"output": self.output, "duration_ms": duration_ms // self.steps}
+                    for n in range(1, self.steps + 1)
                 }
         return data
 
@@ -633,6 +648,8 @@ class Emulator:
         self._executions: dict[str, _Execution] = {}
         self._deployments: dict[str, dict[str, Any]] = {}
         self._sessions: dict[str, dict[str, Any]] = {}
+        self._session_clock: dict[str, tuple[float, float, str]] = {}
+        self._session_forced: dict[str, tuple[str, float]] = {}
 
         self._routes = self._build_routes()
         self._seed()
@@ -717,6 +734,8 @@ class Emulator:
             self._executions.clear()
             self._deployments.clear()
             self._sessions.clear()
+            self._session_clock.clear()
+            self._session_forced.clear()
         self._seed()
         self.clear_faults()
         with self._log_lock:
@@ -822,11 +841,13 @@ class Emulator:
         action_id: str | None = None,
         is_active: bool = True,
         description: str = "",
+        steps: int = 1,
     ) -> dict[str, Any]:
         """Add (or replace, same id) an action definition; returns its dict.
 
         ``mode``: ``sync`` answers execute with the result; ``async`` answers
-        ``running`` and progresses like a workflow run.
+        ``running`` and progresses like a workflow run, through ``steps`` steps
+        (``currentStep``/``totalSteps`` while running, one ``stepResults`` entry each).
         """
         if mode not in ("sync", "async"):
             raise ValueError("mode must be 'sync' or 'async'")
@@ -844,6 +865,7 @@ class Emulator:
             "outcome": outcome,
             "run_seconds": run_seconds,
             "output": output,
+            "steps": max(1, int(steps)),
         }
         with self._state_lock:
             self._actions[act_id] = action
@@ -1238,7 +1260,33 @@ class Emulator:
         if run_id is not None:
             session["workflow_run_id"] = run_id
         self._sessions[session_id] = session  # caller holds _state_lock
+        outcome = "failed" if SESSION_FAILURE_MARKER in prompt else "completed"
+        self._session_clock[session_id] = (time.monotonic(), time.time(), outcome)
         return session
+
+    def _session_view(self, session_id: str) -> dict[str, Any]:
+        """A session as Cased's CLI reads it: created -> agent_running -> its outcome,
+        over ``run_seconds`` (caller holds _state_lock)."""
+        view = dict(self._sessions[session_id])
+        forced = self._session_forced.get(session_id)
+        start_mono, start_wall, outcome = self._session_clock[session_id]
+        if forced is not None:
+            view["status"], changed = forced
+        else:
+            status, since, _ = _progress(
+                time.monotonic() - start_mono, self.run_seconds, outcome, None
+            )
+            view["status"] = {"pending": "created", "running": "agent_running"}.get(status, status)
+            changed = start_wall + since
+        view["updated_at"] = _iso(changed)
+        return view
+
+    def set_session_status(self, session_id: str, status: str) -> None:
+        """Force an agent session's status (any string) and freeze it. KeyError if unknown."""
+        with self._state_lock:
+            if session_id not in self._sessions:
+                raise KeyError(session_id)
+            self._session_forced[session_id] = (status, time.time())
 
     def _post_session(self, call: _Call) -> _Response:
         data = call.object_body()
@@ -1256,13 +1304,12 @@ class Emulator:
 
     def _list_sessions(self, call: _Call) -> _Response:
         with self._state_lock:
-            sessions = [dict(s) for s in reversed(self._sessions.values())]
+            sessions = [self._session_view(i) for i in reversed(list(self._sessions))]
         return self._paginate(call, sessions, "sessions", lambda s: s)
 
     def _get_session(self, call: _Call, session_id: str) -> _Response:
         with self._state_lock:
-            session = self._sessions.get(session_id)
-            found = dict(session) if session is not None else None
+            found = self._session_view(session_id) if session_id in self._sessions else None
         if found is None:
             return _cased_error(404, "Not found.")
         return _json_response(200, found)
@@ -1439,6 +1486,7 @@ class Emulator:
             output=output,
             start_mono=time.monotonic(),
             start_wall=time.time(),
+            steps=action.get("steps", 1),
         )
         with self._state_lock:
             self._executions[execution.id] = execution
@@ -1558,7 +1606,7 @@ class Emulator:
             return _json_response(201, self.add_workflow(**data))
         if route == ("POST", "/_emulator/actions"):
             return _json_response(201, self.add_action(**data))
-        match = re.fullmatch(r"/_emulator/(runs|executions)/([^/]+)/status", path)
+        match = re.fullmatch(r"/_emulator/(runs|executions|sessions)/([^/]+)/status", path)
         if method == "POST" and match is not None:
             status = data.get("status")
             if not isinstance(status, str) or not status:
@@ -1568,6 +1616,10 @@ class Emulator:
                 if match.group(1) == "runs":
                     self.set_run_status(object_id, status)
                     return _json_response(200, self.get_run(object_id))
+                if match.group(1) == "sessions":
+                    self.set_session_status(object_id, status)
+                    with self._state_lock:
+                        return _json_response(200, self._session_view(object_id))
                 self.set_execution_status(object_id, status)
                 return _json_response(200, self.get_execution(object_id))
             except KeyError:

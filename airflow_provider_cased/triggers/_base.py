@@ -28,7 +28,7 @@ class RemoteWaitTrigger(BaseTrigger):
 
     Yields exactly one event: ``success``/``failed`` (with the remote answer),
     ``timeout`` or ``error`` (with a message). Kwargs are plain JSON: the spec's
-    ids, ``conn_id``, ``poll_interval`` and ``end_time``.
+    ids, ``conn_id``, ``poll_interval``, ``end_time`` and ``warn_after``.
     """
 
     spec: ClassVar[RemoteSpec]
@@ -40,12 +40,14 @@ class RemoteWaitTrigger(BaseTrigger):
         conn_id: str,
         poll_interval: float = 30.0,
         end_time: float | None = None,
+        warn_after: float | None = None,
     ) -> None:
         super().__init__()
         self.ids = ids
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
+        self.warn_after = None if warn_after is None else float(warn_after)
 
     @property
     def remote_id(self) -> str:
@@ -59,6 +61,7 @@ class RemoteWaitTrigger(BaseTrigger):
                 "conn_id": self.conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "warn_after": self.warn_after,
             },
         )
 
@@ -85,7 +88,15 @@ class RemoteWaitTrigger(BaseTrigger):
         kind = self.spec.kind
         try:
             hook = self.hook_class(self.conn_id)
-            waiter = Waiter(self.spec, self.remote_id, self.poll_interval, self.end_time, self.log)
+            waiter = Waiter(
+                self.spec,
+                self.remote_id,
+                self.poll_interval,
+                self.end_time,
+                self.log,
+                warn_after=self.warn_after,
+                link_of=lambda answer: self.spec.link(hook, answer),
+            )
             async with self.observations(hook) as observe:
                 delay = self._first_poll_delay()
                 while True:
@@ -105,4 +116,4 @@ class RemoteWaitTrigger(BaseTrigger):
             yield TriggerEvent(make_event("error", kind, self.remote_id, message=str(exc)))
             return
         status = "success" if self.spec.state(answer).is_successful else "failed"
-        yield TriggerEvent(make_event(status, kind, self.remote_id, answer))
+        yield TriggerEvent(make_event(status, kind, self.remote_id, answer, ids=self.ids))

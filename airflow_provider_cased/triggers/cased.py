@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow_provider_cased.exceptions import CasedTimeoutError
 from airflow_provider_cased.hooks.cased import CasedHook
-from airflow_provider_cased.states import WORKFLOW_RUN
+from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 from airflow_provider_cased.triggers._base import Observe, RemoteWaitTrigger
 from airflow_provider_cased.triggers._shared_poll import RunWatch, shared_poll
 
@@ -25,6 +25,7 @@ class CasedWorkflowRunTrigger(RemoteWaitTrigger):
     :param conn_id: the ``cased`` connection.
     :param poll_interval: seconds between polls.
     :param end_time: absolute deadline (epoch seconds); a ``timeout`` event is sent then.
+    :param warn_after: seconds of waiting after which a warning names the remote id and link.
     """
 
     spec = WORKFLOW_RUN
@@ -37,9 +38,14 @@ class CasedWorkflowRunTrigger(RemoteWaitTrigger):
         conn_id: str = "cased_default",
         poll_interval: float = 30.0,
         end_time: float | None = None,
+        warn_after: float | None = None,
     ) -> None:
         super().__init__(
-            {"workflow_id": workflow_id, "run_id": run_id}, conn_id, poll_interval, end_time
+            {"workflow_id": workflow_id, "run_id": run_id},
+            conn_id,
+            poll_interval,
+            end_time,
+            warn_after,
         )
         self.workflow_id = workflow_id
         self.run_id = run_id
@@ -68,3 +74,28 @@ class CasedWorkflowRunTrigger(RemoteWaitTrigger):
             yield shared
         finally:
             poll.leave(watch)
+
+
+class CasedAgentSessionTrigger(RemoteWaitTrigger):
+    """Waits for a Cased agent session to reach ``completed``, ``failed`` or ``cancelled``.
+
+    :param session_id: the session to watch.
+    :param conn_id: the ``cased`` connection.
+    :param poll_interval: seconds between polls.
+    :param end_time: absolute deadline (epoch seconds); a ``timeout`` event is sent then.
+    :param warn_after: seconds of waiting after which a warning names the remote id and link.
+    """
+
+    spec = AGENT_SESSION
+    hook_class = CasedHook
+
+    def __init__(
+        self,
+        session_id: str,
+        conn_id: str = "cased_default",
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+        warn_after: float | None = None,
+    ) -> None:
+        super().__init__({"session_id": session_id}, conn_id, poll_interval, end_time, warn_after)
+        self.session_id = session_id

@@ -14,6 +14,7 @@ class CaseDevActionExecutionTrigger(RemoteWaitTrigger):
     :param conn_id: the ``casedev`` connection.
     :param poll_interval: seconds between polls.
     :param end_time: absolute deadline (epoch seconds); a ``timeout`` event is sent then.
+    :param warn_after: seconds of waiting after which a warning names the execution.
     """
 
     spec = ACTION_EXECUTION
@@ -25,6 +26,9 @@ class CaseDevActionExecutionTrigger(RemoteWaitTrigger):
         conn_id: str = "casedev_default",
         poll_interval: float = 30.0,
         end_time: float | None = None,
+        warn_after: float | None = None,
     ) -> None:
-        super().__init__({"execution_id": execution_id}, conn_id, poll_interval, end_time)
+        super().__init__(
+            {"execution_id": execution_id}, conn_id, poll_interval, end_time, warn_after
+        )
         self.execution_id = execution_id

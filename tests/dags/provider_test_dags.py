@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow import DAG
 
+from airflow_provider_cased.compat import Asset
 from airflow_provider_cased.notifications.cased import CasedDeploymentNotifier
 from airflow_provider_cased.operators.cased import (
     CasedAgentSessionOperator,
@@ -19,7 +20,7 @@ from airflow_provider_cased.operators.cased import (
     CasedWorkflowRunOperator,
 )
 from airflow_provider_cased.operators.casedev import CaseDevActionOperator
-from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
+from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedWorkflowRunSensor
 from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
 
 try:
@@ -164,5 +165,54 @@ with dag("t_run_retry_after_wait_error"):
         workflow_id="wf_weekly_cost_review",
         retries=1,
         retry_delay=timedelta(seconds=0),
+        **FAST,
+    )
+
+with dag("t_session_waits"):
+    session = CasedAgentSessionOperator(
+        task_id="session", prompt="Why is {{ dag.dag_id }} slow?", wait_for_completion=True, **FAST
+    )
+    expect(session.output, {"status": "completed"})
+
+with dag("t_session_fails"):
+    CasedAgentSessionOperator(
+        task_id="session", prompt="[fail] {{ dag.dag_id }}", wait_for_completion=True, **FAST
+    )
+
+with dag("t_session_sensor"):
+    started = CasedAgentSessionOperator(task_id="start", prompt="Look at {{ dag.dag_id }}")
+    (
+        CasedAgentSessionSensor(
+            task_id="wait",
+            session_id="{{ ti.xcom_pull(task_ids='start')['session_id'] }}",
+            poke_interval=0.3,
+            timeout=30,
+            deferrable=DEFERRABLE,
+        )
+        << started
+    )
+
+with dag("t_session_retry_reattaches"):
+    CasedAgentSessionOperator(
+        task_id="session",
+        prompt="Retry {{ dag.dag_id }}",
+        wait_for_completion=True,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        **FAST,
+    )
+
+with dag("t_outcome_in_asset_events"):
+    CasedWorkflowRunOperator(
+        task_id="run",
+        workflow_id="wf_weekly_cost_review",
+        outlets=[Asset("cased://workflows/wf_weekly_cost_review")],
+        **FAST,
+    )
+    CaseDevActionOperator(
+        task_id="act",
+        action_id="action_contract_review",
+        input={"doc": "x"},
+        outlets=[Asset("casedev://actions/action_contract_review")],
         **FAST,
     )
