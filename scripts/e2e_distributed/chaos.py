@@ -191,6 +191,7 @@ class Driver:
         self.windows: dict[str, tuple[float, float]] = {}  # check -> (start, end) wall time
         self.kills: list[str] = []
         self.run_started = 0.0
+        self.fanned_out_at = 0.0
         # What the checks saw, judged at the end (when the tasks have ended).
         self.triggerer_victims: set[tuple[str, int]] = set()
         self.triggerer_problems: list[str] = ["did not run"]
