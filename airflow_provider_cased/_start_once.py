@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
     from airflow_provider_cased.hooks.casedev import CaseDevHook
 
+# A run created up to this long before we asked still counts as ours: clocks differ.
+CLOCK_SKEW_SECONDS = 60.0
+
 # Keys in Airflow 3.3's task state store: renaming one breaks re-attachment of in-flight retries.
 RUN_STATE_KEY = "cased_workflow_run"
 EXECUTION_STATE_KEY = "casedev_execution"
@@ -57,6 +60,9 @@ def send_run_request(
     Without ``trigger_name`` a lost answer is an error: the run may or may not exist.
     """
     policy = hook.config.policy()
+    # Only a run created after the POST first left can be its outcome: an older run with
+    # the same name (last week's "nightly") is someone else's.
+    first_sent = time.time() - CLOCK_SKEW_SECONDS
     for reconciliations in range(policy.retry_limit + 1):
         try:
             answer: dict[str, Any] = hook.send(request)
@@ -74,7 +80,9 @@ def send_run_request(
             )
             # Give a slow server time to finish what it may still be doing before looking.
             time.sleep(policy.backoff(reconciliations))
-            existing = hook.find_run_by_trigger_name(workflow_id, trigger_name)
+            existing = hook.find_run_by_trigger_name(
+                workflow_id, trigger_name, created_since=first_sent
+            )
             if existing is not None:
                 hook.log.info("Run %s was created; using it", existing.get("id"))
                 return existing
@@ -92,14 +100,11 @@ def earlier_run(
         run: dict[str, Any] | None = hook.get_workflow_run(workflow_id, str(stored.get("run_id")))
     elif try_number(context) > 1:
         retry_prefix = f"{base_name} (try "
-        run = next(
-            (
-                r
-                for r in hook.list_workflow_runs(workflow_id)
-                if r.get("trigger_name") == base_name
-                or str(r.get("trigger_name") or "").startswith(retry_prefix)
-            ),
-            None,
+        run = hook.newest_run(
+            workflow_id,
+            lambda name: name == base_name or name.startswith(retry_prefix),
+            # An earlier try of this task instance ran after its DAG run started.
+            created_since=_dag_run_started(context),
         )
     else:
         return None
@@ -132,6 +137,13 @@ def remember_run(context: Context, workflow_id: str, run_id: str) -> None:
 
 def remember_execution(context: Context, execution_id: str) -> None:
     _store(context, EXECUTION_STATE_KEY, execution_id)
+
+
+def _dag_run_started(context: Context) -> float | None:
+    dag_run = context.get("dag_run")
+    started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
+    timestamp = getattr(started, "timestamp", None)
+    return timestamp() - CLOCK_SKEW_SECONDS if callable(timestamp) else None
 
 
 def _stored(context: Context, key: str) -> Any:

@@ -196,10 +196,12 @@ class AsyncTransport:
             read_timeout, connect=self.config.connect_timeout, pool=read_timeout
         )
         while True:
-            for wait in gate.waits():
-                await asyncio.sleep(wait)
             try:
                 async with shared.slots:
+                    # Admitted only once a connection is free, so a pause that began while
+                    # this request queued for one still holds it back.
+                    for wait in gate.waits():
+                        await asyncio.sleep(wait)
                     answer = await shared.client.request(
                         request.method,
                         self.config.url(request.path),

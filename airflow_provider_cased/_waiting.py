@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_cased._http import MAX_RETRY_AFTER_SECONDS
+from airflow_provider_cased._http import MAX_RETRY_AFTER_SECONDS, iso_timestamp
 from airflow_provider_cased.exceptions import CasedApiError, CasedRemoteFailure, CasedTimeoutError
 from airflow_provider_cased.states import RemoteSpec, RemoteState
 
 EVENT_STATUSES = ("success", "failed", "timeout", "error")
+# An unknown status is logged when first seen and again this often while it lasts.
+UNKNOWN_STATUS_WARN_EVERY = 3600.0
 # While the API is in trouble, polls back off up to this many poll intervals apart.
 TROUBLE_BACKOFF_POLLS = 4
 
@@ -74,12 +76,28 @@ class Waiter:
         self.warn_after = warn_after
         self.link_of = link_of
         self.started = time.time()
-        self._warned_statuses: set[str] = set()
+        self._unknown_warned_at: dict[str, float] = {}
         self._warned_long = False
         self._progress: str | None = None
         self.label = spec.label
         self._trouble_since: float | None = None
         self._failed_polls = 0
+
+    def _warn_unknown(self, status: str) -> None:
+        # An undocumented status must not crash or end the wait: keep polling, and say so
+        # when it first shows and every hour after, since only a timeout can end it.
+        now = time.time()
+        if now - self._unknown_warned_at.get(status, float("-inf")) < UNKNOWN_STATUS_WARN_EVERY:
+            return
+        self._unknown_warned_at[status] = now
+        self.log.warning(
+            "Cased %s %s reports an unknown status %r; treating it as still in progress "
+            "until it ends or the timeout passes%s",
+            self.label,
+            self.remote_id,
+            status,
+            "" if self.end_time is not None else " (no timeout is set: set one to bound this)",
+        )
 
     def _watch(self, state: RemoteState, answer: dict[str, Any]) -> None:
         elapsed = time.time() - self.started
@@ -159,16 +177,8 @@ class Waiter:
         self._watch(state, answer)
         if state.is_terminal:
             return None
-        if not state.is_known and state.status not in self._warned_statuses:
-            # An undocumented status must not crash or end the wait: keep polling, say so once.
-            self._warned_statuses.add(state.status)
-            self.log.warning(
-                "Cased %s %s reports an unknown status %r; treating it as still in progress "
-                "until it ends or the timeout passes",
-                label,
-                self.remote_id,
-                state.status,
-            )
+        if not state.is_known:
+            self._warn_unknown(state.status)
         now = time.time()
         if self.end_time is not None and now >= self.end_time:
             raise CasedTimeoutError(
@@ -199,6 +209,7 @@ def raise_if_failed(
             failure_message(state, remote_id, answer, link),
             remote_id=remote_id,
             status=state.status,
+            kind=state.spec.kind,
         )
 
 
@@ -260,15 +271,10 @@ def validate_event(event: Any, kind: str) -> dict[str, Any]:
 
 
 def _seconds_between(start: Any, end: Any) -> float | None:
-    from datetime import datetime
-
-    try:
-        began = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-        ended = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
-    except ValueError:
+    began, ended = iso_timestamp(start), iso_timestamp(end)
+    if began is None or ended is None or ended < began:
         return None
-    seconds = (ended - began).total_seconds()
-    return seconds if seconds >= 0 else None
+    return ended - began
 
 
 def summary(

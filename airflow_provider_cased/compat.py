@@ -11,7 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
+from airflow.triggers import base as _trigger_base
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+# Airflow 3's base for AssetWatcher triggers (event-driven scheduling); None on 2.11.
+BaseEventTrigger: Any = getattr(_trigger_base, "BaseEventTrigger", None)
 
 AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
@@ -102,6 +106,7 @@ __all__ = [
     "AirflowException",
     "AirflowSkipException",
     "Asset",
+    "BaseEventTrigger",
     "BaseHook",
     "BaseNotifier",
     "BaseOperator",

@@ -61,12 +61,15 @@ class CasedInputError(CasedProviderError, ValueError):
 
 
 class CasedRemoteFailure(CasedProviderError):
-    """The remote workflow run or action execution ended in a failed (or cancelled) state."""
+    """The remote run, session or execution ended in a failed (or cancelled) state."""
 
-    def __init__(self, message: str, *, remote_id: str = "", status: str = "") -> None:
+    def __init__(
+        self, message: str, *, remote_id: str = "", status: str = "", kind: str = ""
+    ) -> None:
         super().__init__(message)
         self.remote_id = remote_id
         self.status = status
+        self.kind = kind  # workflow_run, agent_session or action_execution
 
 
 class CasedTimeoutError(CasedProviderError):

@@ -42,6 +42,11 @@ class AgentSessionStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
+# Common spellings a service may one day send for an end it does not document: an
+# undocumented status would otherwise keep a wait without a timeout going forever.
+SUCCESS_SPELLINGS = frozenset({"succeeded", "success"})
+FAILURE_SPELLINGS = frozenset({"canceled", "cancelled", "error", "errored"})
+
 # The run statuses the API documents for its list filter.
 RUN_STATUS_FILTERS = tuple(
     s.value for s in WorkflowRunStatus if s is not WorkflowRunStatus.CANCELLED
@@ -57,6 +62,8 @@ class RemoteSpec:
     :param statuses: every status the API documents; anything else is unknown.
     :param in_progress: statuses that keep a wait going.
     :param succeeded: terminal statuses that are a success; the other known ones fail.
+        Beyond the documented statuses, the common spellings of an end (``success``,
+        ``succeeded``; ``canceled``, ``error``, ``errored``) end a wait too.
     :param id_fields: the ids that locate one, the remote id last; also the names of
         the hook method's and the trigger's arguments.
     :param fetch_method: the hook method that reads one; ``a_<name>`` is its async twin.
@@ -75,8 +82,12 @@ class RemoteSpec:
     session_link: bool = False
 
     @property
+    def ended_well(self) -> frozenset[str]:
+        return self.succeeded | SUCCESS_SPELLINGS
+
+    @property
     def failed(self) -> frozenset[str]:
-        known = {str(s.value) for s in self.statuses}
+        known = {str(s.value) for s in self.statuses} | FAILURE_SPELLINGS
         return frozenset(known - self.in_progress - self.succeeded)
 
     def state(self, answer: dict[str, Any]) -> RemoteState:
@@ -167,11 +178,11 @@ class RemoteState:
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in self.spec.succeeded or self.status in self.spec.failed
+        return self.status in self.spec.ended_well or self.status in self.spec.failed
 
     @property
     def is_successful(self) -> bool:
-        return self.status in self.spec.succeeded
+        return self.status in self.spec.ended_well
 
     @property
     def is_known(self) -> bool:

@@ -70,6 +70,9 @@ def emulator(cased_emulator_session):  # type: ignore[no-untyped-def]
     yield cased_emulator_session
     cased_emulator_session.run_seconds = run_seconds
     cased_emulator_session.set_rate_limit(None)
+    cased_emulator_session.runs_oldest_first = cased_emulator_session.cursor_pages = False
+    cased_emulator_session.multi_project = False
+    cased_emulator_session.list_key = None
     cased_emulator_session.reset()
 
 

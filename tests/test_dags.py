@@ -20,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 # runner does, and so do 2.11 and 3.3 in dag.test().
 _AIRFLOW = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
 DAG_TEST_PASSES_EXCEPTION_TO_CALLBACKS = not (3, 0) <= _AIRFLOW < (3, 2)
+AIRFLOW_3 = _AIRFLOW >= (3, 0)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_example_dags_import_cleanly(bag):
         "cased_fan_in_sensors",
         "cased_agent_session_on_failure",
         "cased_cost_review_follow_up",
-    }
+    } | ({"cased_investigate_failed_migration_check"} if AIRFLOW_3 else set())
     assert not bag.import_errors
     assert example_ids <= set(bag.dag_ids)
 
@@ -84,6 +85,7 @@ def test_example_dags_import_cleanly(bag):
         "cased_fan_in_sensors",
         "cased_agent_session_on_failure",
         "cased_cost_review_follow_up",
+        *(["cased_investigate_failed_migration_check"] if AIRFLOW_3 else []),
     ],
 )
 def test_example_dag_succeeds(bag, emu, dag_id):
@@ -361,6 +363,8 @@ def _asset_event_extras(uri: str) -> list[dict]:
 
 
 def test_asset_events_carry_the_outcome(bag, emu, deferrable):
+    if not AIRFLOW_3:  # 2.11's dag.test() records dataset events only for known datasets
+        bag.get_dag("t_outcome_in_asset_events").sync_to_db()
     state, tasks = run_dag(bag, "t_outcome_in_asset_events")
     assert state == "success", tasks
     [run] = emu.runs.values()
@@ -403,3 +407,23 @@ def test_policy_leaves_other_tasks_and_faster_waits_alone():
     other = SimpleNamespace(poll_interval=30)  # not this provider's
     task_policy(other)
     assert other.poll_interval == 30
+
+
+# -- retry policy (Airflow 3.3, AIP-105) ------------------------------------------------------
+
+RETRY_POLICIES = _AIRFLOW >= (3, 3)
+
+
+def test_a_401_fails_at_once_instead_of_burning_retries(bag, emu):
+    emu.inject(Fault(method="POST", path="/api/v1/workflows/", status=401, times=0))
+    state, tasks = run_dag(bag, "t_run_retries_but_401_never_heals")
+    assert (state, tasks) == ("failed", {"run": "failed"})
+    posts = len(emu.requests_to("POST", "/api/v1/workflows/"))
+    assert posts == (1 if RETRY_POLICIES else 4), "retries=3: four tries without the policy"
+
+
+def test_a_failed_action_is_not_executed_again(bag, emu):
+    state, tasks = run_dag(bag, "t_failed_action_is_not_retried")
+    assert state == "failed", tasks
+    executes = len(emu.requests_to("POST", "/actions/v1/action_broken_ocr/execute"))
+    assert executes == (1 if RETRY_POLICIES else 3)

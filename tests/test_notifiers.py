@@ -76,3 +76,34 @@ def test_a_failing_notifier_logs_and_never_raises(emulator, logs):
     text = logs()
     assert "Could not send the Cased deployment notification" in text
     assert "Could not start the Cased agent session" in text
+
+
+def test_notifiers_can_be_awaited_as_deadline_alert_callbacks(emulator):
+    """Airflow 3.1+ Deadline Alerts run callbacks in the triggerer: ``await Notifier(...)``."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from airflow_provider_cased.compat import AIRFLOW_V3
+    from airflow_provider_cased.notifications.cased import (
+        CasedAgentSessionNotifier,
+        CasedDeploymentNotifier,
+    )
+
+    context = {"dag_run": SimpleNamespace(dag_id="d", run_id="r", state="running")}
+
+    async def both():
+        deploy = CasedDeploymentNotifier(deployment_request="Deadline missed", context=context)
+        session = CasedAgentSessionNotifier(prompt="Why is d late?", context=context)
+        if AIRFLOW_V3:  # what the triggerer's callback runner does
+            await deploy
+            await session
+        else:  # Airflow 2 has no deadline alerts; the coroutine still works
+            await deploy.async_notify(context)
+            await session.async_notify(context)
+
+    asyncio.run(both())
+    [deployment] = emulator.deployments.values()
+    assert deployment["deployment_request"] == "Deadline missed"
+    assert deployment["deployment_status"] == "running"
+    [session] = emulator.agent_sessions.values()
+    assert session["prompt"] == "Why is d late?" and session["context"]["dag_id"] == "d"

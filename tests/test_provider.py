@@ -12,6 +12,7 @@ import airflow
 import pytest
 
 from airflow_provider_cased import __version__, get_provider_info
+from airflow_provider_cased.compat import AIRFLOW_V3
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
 
@@ -124,3 +125,9 @@ def test_dag_file_imports_stay_light():
         check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.skipif(AIRFLOW_V3, reason="the Airflow 2.11 message")
+def test_event_trigger_import_on_airflow_2_names_the_version_needed():
+    with pytest.raises(ImportError, match="needs Airflow 3"):
+        from airflow_provider_cased.triggers.cased import CasedWorkflowRunEventTrigger  # noqa: F401

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_cased import __version__
 from airflow_provider_cased._connection_form import (
@@ -269,14 +270,12 @@ class ApiHookBase(BaseHook):
     def _pages(
         self, endpoint: Endpoint, ids: dict[str, Any] | None, params: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
-        page = 1
-        while True:
-            answer = self.request(endpoint, ids, params=self.page_params(params, page))
-            items, more = self.page_items(endpoint, answer)
+        request: ApiRequest | None = self.prepare(endpoint, ids, params=self.page_params(params))
+        while request is not None:
+            answer = self.send(request)
+            items = self.page_items(endpoint, answer)
             yield from items
-            if not more:
-                return
-            page += 1
+            request = self.next_page(request, answer, items)
 
     async def apaginate(
         self,
@@ -287,28 +286,28 @@ class ApiHookBase(BaseHook):
         retry: bool = True,
     ) -> AsyncIterator[dict[str, Any]]:
         """``paginate`` for triggers: stop iterating to stop fetching pages."""
-        page = 1
-        while True:
-            request = self.prepare(endpoint, ids, params=self.page_params(params or {}, page))
-            items, more = self.page_items(endpoint, await self.asend(request, retry=retry))
+        request: ApiRequest | None = self.prepare(
+            endpoint, ids, params=self.page_params(params or {})
+        )
+        while request is not None:
+            answer = await self.asend(request, retry=retry)
+            items = self.page_items(endpoint, answer)
             for item in items:
                 yield item
-            if not more:
-                return
-            page += 1
+            request = self.next_page(request, answer, items)
 
     @staticmethod
-    def page_params(params: dict[str, Any], page: int) -> dict[str, Any]:
-        return {**params, "page": page, "page_size": PAGE_SIZE}
+    def page_params(params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "page": 1, "page_size": PAGE_SIZE}
 
-    def page_items(self, endpoint: Endpoint, answer: Any) -> tuple[list[Any], bool]:
-        """One page's items, and whether another page follows.
+    def page_items(self, endpoint: Endpoint, answer: Any) -> list[Any]:
+        """One page's items.
 
         Besides the documented key, a ``results`` key (as Cased's own CLI reads some
         lists) and a plain JSON list (one page, all items) are understood.
         """
         if isinstance(answer, list):
-            return answer, False
+            return answer
         items = None
         if isinstance(answer, dict):
             items = answer.get(endpoint.items_key)
@@ -321,7 +320,27 @@ class ApiHookBase(BaseHook):
                 path=endpoint.path,
                 conn_id=self.conn_id,
             )
-        return items, bool(answer.get("next")) and bool(items)
+        return items
+
+    def next_page(self, request: ApiRequest, answer: Any, items: list[Any]) -> ApiRequest | None:
+        """The request for the page after ``answer``'s, or None on the last page.
+
+        A ``next`` link on this API's own host is followed as given (whatever its
+        paging style); one pointing anywhere else is never sent the API key: the next
+        page number is asked of this host instead.
+        """
+        following = answer.get("next") if isinstance(answer, dict) else None
+        if not following or not items:
+            return None
+        if isinstance(following, str):
+            target, base = urlsplit(following), urlsplit(self.base_url)
+            same_host = (target.scheme, target.netloc) in (("", ""), (base.scheme, base.netloc))
+            prefix = base.path.rstrip("/")
+            if same_host and target.path.startswith(prefix + "/"):
+                path = target.path[len(prefix) :]
+                return ApiRequest(request.endpoint, path, dict(parse_qsl(target.query)))
+        page = int(request.params.get("page", 1)) + 1
+        return ApiRequest(request.endpoint, request.path, {**request.params, "page": page})
 
     def check_connection(self, endpoint: Endpoint) -> tuple[bool, str]:
         """One cheap authenticated GET; the UI's "Test" button shows the message."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_cased._connection_form import (
@@ -12,7 +13,7 @@ from airflow_provider_cased._connection_form import (
     CASED_KEY_HINT,
     DEFAULT_AGENT_SESSIONS_PATH,
 )
-from airflow_provider_cased._http import Endpoint
+from airflow_provider_cased._http import Endpoint, iso_timestamp
 from airflow_provider_cased._start_once import send_run_request
 from airflow_provider_cased._validation import (
     TRIGGERED_BY_VALUES,
@@ -23,7 +24,7 @@ from airflow_provider_cased._validation import (
     optional_str,
     required_str,
 )
-from airflow_provider_cased.exceptions import CasedInputError
+from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.states import RUN_STATUS_FILTERS
 
@@ -37,6 +38,20 @@ ENDPOINTS = {
     ),
     "get_workflow_run": Endpoint("GET", "/api/v1/workflows/{workflow_id}/runs/{run_id}/"),
 }
+
+
+@contextmanager
+def _repository_hint() -> Iterator[None]:
+    """A 400 asking for repository_full_name says what to do about it."""
+    try:
+        yield
+    except CasedApiError as error:
+        if error.status_code == 400 and "repository_full_name" in (error.body or ""):
+            error.args = (
+                f"{error} — Cased requires repository_full_name ('org/repo') when the "
+                "organisation has more than one project: set it on the operator or notifier",
+            )
+        raise
 
 
 class CasedHook(ApiHookBase):
@@ -96,8 +111,8 @@ class CasedHook(ApiHookBase):
         """Tell Cased a deployment happened (``POST /api/v1/deployments/``).
 
         :param deployment_request: what was deployed, e.g. "Production deploy v1.2.3".
-        :param repository_full_name: ``org/repo``; required by organisations with
-            several projects.
+        :param repository_full_name: ``org/repo``; Cased requires it when the
+            organisation has more than one project (a 400 naming this field otherwise).
         :param status: ``pending``, ``running``, ``success`` (the API's default),
             ``failure`` or ``cancelled``.
         :param external_url: link back to the deploy system.
@@ -118,7 +133,17 @@ class CasedHook(ApiHookBase):
                 ref=ref,
                 event_metadata=event_metadata,
             )
-        return self.request(ENDPOINTS["notify_deployment"], json=body.json())
+        with _repository_hint():
+            return self.request(ENDPOINTS["notify_deployment"], json=body.json())
+
+    async def a_notify_deployment(self, deployment_request: str, **fields: Any) -> dict[str, Any]:
+        """``notify_deployment`` for the triggerer (Deadline Alert callbacks); same arguments."""
+        with self.checking_inputs():
+            body = DeploymentBody(deployment_request=deployment_request, **fields)
+        request = self.prepare(ENDPOINTS["notify_deployment"], json=body.json())
+        with _repository_hint():
+            answer: dict[str, Any] = await self.asend(request)
+        return answer
 
     def create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
@@ -131,14 +156,25 @@ class CasedHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
-        endpoint = Endpoint("POST", self.config.extras["agent_sessions_path"])
-        return self.request(endpoint, json=body.json())
+        return self.request(self._sessions_endpoint("POST"), json=body.json())
+
+    async def a_create_agent_session(
+        self, prompt: str, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``create_agent_session`` for the triggerer (Deadline Alert callbacks)."""
+        with self.checking_inputs():
+            body = SessionBody(prompt=prompt, context=context)
+        await self.aconfig()
+        answer: dict[str, Any] = await self.asend(
+            self.prepare(self._sessions_endpoint("POST"), json=body.json())
+        )
+        return answer
 
     def _sessions_endpoint(self, method: str, one: bool = False) -> Endpoint:
         path = self.config.extras["agent_sessions_path"]
         if one:
             return Endpoint(method, path + "{session_id}/")
-        return Endpoint(method, path, items_key="sessions")
+        return Endpoint(method, path, items_key=None if method == "POST" else "sessions")
 
     def get_agent_session(self, session_id: str, *, retry: bool = True) -> dict[str, Any]:
         """One agent session (``GET /api/v1/agent/sessions/{id}/``, under the connection's
@@ -305,17 +341,54 @@ class CasedHook(ApiHookBase):
         return answer
 
     def find_run_by_trigger_name(
-        self, workflow_id: str, trigger_name: str
+        self, workflow_id: str, trigger_name: str, *, created_since: float | None = None
     ) -> dict[str, Any] | None:
         """The newest run of the workflow carrying ``trigger_name``, or None.
 
+        Runs are compared by ``created_at``, not by their place in the list (the API
+        does not document an order): every page is read unless the list proves newest
+        first and has passed ``created_since``.
+
         :param workflow_id: the workflow.
         :param trigger_name: the exact label the run was started with.
+        :param created_since: epoch seconds: only a run created at or after this counts
+            (one without a readable ``created_at`` then does not).
         """
+        return self.newest_run(workflow_id, lambda name: name == trigger_name, created_since)
+
+    def newest_run(
+        self,
+        workflow_id: str,
+        name_matches: Callable[[str], bool],
+        created_since: float | None = None,
+    ) -> dict[str, Any] | None:
+        """The newest run whose ``trigger_name`` matches, created at or after ``created_since``."""
+        best: tuple[float, dict[str, Any]] | None = None
+        previous: float | None = None
+        descending = 0  # -1 once the list went up in time: the order is not newest first
         for run in self.list_workflow_runs(workflow_id):
-            if run.get("trigger_name") == trigger_name:
-                return run
-        return None
+            created = iso_timestamp(run.get("created_at"))
+            if created is None or (previous is not None and created > previous):
+                descending = -1
+            elif previous is not None and created < previous and descending == 0:
+                descending = 1
+            previous = created if created is not None else previous
+            # Proven newest first, and already older than the window: none further counts.
+            if (
+                descending == 1
+                and created is not None
+                and created_since is not None
+                and created < created_since
+            ):
+                break
+            if not name_matches(str(run.get("trigger_name") or "")):
+                continue
+            if created_since is not None and (created is None or created < created_since):
+                continue
+            key = created if created is not None else float("-inf")
+            if best is None or key > best[0]:
+                best = (key, run)
+        return best[1] if best is not None else None
 
     # -- links and checks -------------------------------------------------------------------
 

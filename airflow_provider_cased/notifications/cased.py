@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased._validation import DeploymentBody, SessionBody
 from airflow_provider_cased.compat import BaseNotifier, Context
+from airflow_provider_cased.exceptions import CasedApiError
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.cased import CasedHook
 
-# Airflow states a callback sees -> the deployment status Cased expects.
-_STATUS_FROM_STATE = {
+# Every Airflow task/DAG-run state -> the deployment status Cased records. Sending no
+# status would make Cased record "success", so none is left out: a task that will be
+# retried (or rescheduled, or deferred) is still "running", not done.
+STATUS_FROM_STATE = {
     "success": "success",
     "failed": "failure",
     "upstream_failed": "failure",
+    "up_for_retry": "running",
+    "up_for_reschedule": "running",
+    "restarting": "running",
+    "deferred": "running",
+    "awaiting_input": "running",
     "running": "running",
     "queued": "pending",
     "scheduled": "pending",
+    "none": "pending",
     "skipped": "cancelled",
+    "removed": "cancelled",
 }
+
+
+def deployment_status(state: str | None, failed: bool) -> str:
+    """The status for a state; one no table knows is "failure" when the callback saw an
+    error, else "running" (never a silent success)."""
+    if state in STATUS_FROM_STATE:
+        return STATUS_FROM_STATE[state]
+    return "failure" if failed else "running"
 
 
 def _state_of(context: Context) -> str | None:
@@ -53,15 +71,28 @@ def callback_facts(context: Context) -> dict[str, Any]:
 
 
 class _CasedNotifier(BaseNotifier):
-    def __init__(self, cased_conn_id: str) -> None:
+    def __init__(self, cased_conn_id: str, context: Context | None = None) -> None:
         super().__init__()
         self.cased_conn_id = cased_conn_id
+        # Airflow 3.1+ Deadline Alerts build the notifier with the context, then await it.
+        if context is not None:
+            self.context = context
 
     @cached_property
     def hook(self) -> CasedHook:
         from airflow_provider_cased.hooks.cased import CasedHook
 
         return CasedHook(cased_conn_id=self.cased_conn_id)
+
+    @contextmanager
+    def _reporting(self, what: str) -> Iterator[None]:
+        """Log a failure, never raise it: a notification must not change the outcome."""
+        try:
+            yield
+        except CasedApiError as error:
+            self.log.error("Could not %s: %s", what, error)
+        except Exception:
+            self.log.exception("Could not %s", what)
 
 
 class CasedDeploymentNotifier(_CasedNotifier):
@@ -88,8 +119,9 @@ class CasedDeploymentNotifier(_CasedNotifier):
         ref: str | None = None,
         event_metadata: dict[str, Any] | None = None,
         cased_conn_id: str = "cased_default",
+        context: Context | None = None,
     ) -> None:
-        super().__init__(cased_conn_id)
+        super().__init__(cased_conn_id, context)
         self.deployment_request = deployment_request
         self.repository_full_name = repository_full_name
         self.status = status
@@ -107,8 +139,8 @@ class CasedDeploymentNotifier(_CasedNotifier):
         """The request fields for this callback: the notifier's, with defaults from the context."""
         fields = self._fields()
         facts = callback_facts(context)
-        if fields["status"] is None and facts["state"] in _STATUS_FROM_STATE:
-            fields["status"] = _STATUS_FROM_STATE[facts["state"]]
+        if fields["status"] is None:
+            fields["status"] = deployment_status(facts["state"], "error" in facts)
         if fields["external_url"] is None:
             fields["external_url"] = facts.get("log_url")
         if fields["event_metadata"] is None:
@@ -118,13 +150,16 @@ class CasedDeploymentNotifier(_CasedNotifier):
         return fields
 
     def notify(self, context: Context) -> None:
-        try:
+        with self._reporting("send the Cased deployment notification"):
             with closing(self.hook) as hook:
                 answer = hook.notify_deployment(**self.fields_for(context))
-        except Exception:
-            self.log.exception("Could not send the Cased deployment notification")
-            return
-        self.log.info("Cased deployment event %s recorded", answer.get("id"))
+            self.log.info("Cased deployment event %s recorded", answer.get("id"))
+
+    async def async_notify(self, context: Context) -> None:
+        """The same, from the triggerer (Airflow 3.1+ Deadline Alerts)."""
+        with self._reporting("send the Cased deployment notification"):
+            answer = await self.hook.a_notify_deployment(**self.fields_for(context))
+            self.log.info("Cased deployment event %s recorded", answer.get("id"))
 
 
 class CasedAgentSessionNotifier(_CasedNotifier):
@@ -146,8 +181,9 @@ class CasedAgentSessionNotifier(_CasedNotifier):
         prompt: str,
         agent_context: dict[str, Any] | None = None,
         cased_conn_id: str = "cased_default",
+        context: Context | None = None,
     ) -> None:
-        super().__init__(cased_conn_id)
+        super().__init__(cased_conn_id, context)
         self.prompt = prompt
         self.agent_context = agent_context
         SessionBody.check_known(
@@ -157,15 +193,23 @@ class CasedAgentSessionNotifier(_CasedNotifier):
         )
 
     def notify(self, context: Context) -> None:
-        agent_context = self.agent_context
-        if agent_context is None:
-            agent_context = callback_facts(context)
-        try:
+        with self._reporting("start the Cased agent session"):
             with closing(self.hook) as hook:
-                answer = hook.create_agent_session(self.prompt, agent_context)
-        except Exception:
-            self.log.exception("Could not start the Cased agent session")
-            return
+                answer = hook.create_agent_session(self.prompt, self._agent_context(context))
+            self._started(answer)
+
+    async def async_notify(self, context: Context) -> None:
+        """The same, from the triggerer (Airflow 3.1+ Deadline Alerts)."""
+        with self._reporting("start the Cased agent session"):
+            answer = await self.hook.a_create_agent_session(
+                self.prompt, self._agent_context(context)
+            )
+            self._started(answer)
+
+    def _agent_context(self, context: Context) -> dict[str, Any]:
+        return self.agent_context if self.agent_context is not None else callback_facts(context)
+
+    def _started(self, answer: dict[str, Any]) -> None:
         url = answer.get("url")
         link = self.hook.base_url + url if isinstance(url, str) and url.startswith("/") else url
         self.log.info("Cased agent session %s started: %s", answer.get("session_id"), link)

@@ -23,6 +23,16 @@ from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutEr
 from airflow_provider_cased.states import RemoteSpec
 
 
+def use_default_retry_policy(operator: Any, kwargs: dict[str, Any]) -> None:
+    """On Airflow 3.3+, ``CasedRetryPolicy`` unless the task (or its default_args) set one,
+    even ``None``; older Airflows have no retry policies."""
+    if "retry_policy" in kwargs or not hasattr(operator, "retry_policy"):
+        return
+    from airflow_provider_cased.retry_policy import default_retry_policy
+
+    operator.retry_policy = default_retry_policy()
+
+
 def record_outcome(context: Context, outlets: Any, extra: dict[str, Any]) -> None:
     """Put the outcome in the ``extra`` of the asset (2.11: dataset) events the task emits,
     so a DAG scheduled on them can read it (never the output: extras are small)."""

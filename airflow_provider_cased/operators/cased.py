@@ -18,9 +18,7 @@ from airflow_provider_cased._validation import (
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
-from airflow_provider_cased.operators._base import (
-    RemoteWaitMixin,
-)
+from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 
 if TYPE_CHECKING:
@@ -64,6 +62,7 @@ def push_session_link(context: Context, hook: CasedHook, session_id: Any, url: A
 class _CasedOperator(BaseOperator):
     def __init__(self, *, cased_conn_id: str = "cased_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        use_default_retry_policy(self, kwargs)
         self.cased_conn_id = cased_conn_id
 
     @cached_property

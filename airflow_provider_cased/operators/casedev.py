@@ -11,9 +11,7 @@ from airflow_provider_cased import _start_once
 from airflow_provider_cased._validation import ExecuteBody, check_parse_time, required_str
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
-from airflow_provider_cased.operators._base import (
-    RemoteWaitMixin,
-)
+from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
 from airflow_provider_cased.states import ACTION_EXECUTION, normalize_execution
 
 if TYPE_CHECKING:
@@ -62,6 +60,7 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        use_default_retry_policy(self, kwargs)
         if (action_id is None) == (action_name is None):
             raise ValueError(f"Task '{self.task_id}': give exactly one of action_id or action_name")
         owner = f"Task '{self.task_id}'"

@@ -95,6 +95,7 @@ class RemoteStatusSensor(BaseSensorOperator):
                     failure_message(state, self.remote_id, answer, ""),
                     remote_id=self.remote_id,
                     status=state.status,
+                    kind=self.spec.kind,
                 )
             )
         if state.is_successful:
@@ -112,7 +113,11 @@ class RemoteStatusSensor(BaseSensorOperator):
         if event["status"] == "failed":
             state = self.spec.state(event["answer"])
             message = failure_message(state, self.remote_id, event["answer"], "")
-            self._fail(CasedRemoteFailure(message, remote_id=self.remote_id, status=state.status))
+            self._fail(
+                CasedRemoteFailure(
+                    message, remote_id=self.remote_id, status=state.status, kind=self.spec.kind
+                )
+            )
         if event["status"] == "timeout":
             self._fail(CasedTimeoutError(event["message"]))
         raise CasedProviderError(event["message"] or "The trigger failed")

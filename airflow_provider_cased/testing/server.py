@@ -28,7 +28,8 @@ Control endpoints under ``/_emulator/`` (no authentication, never recorded)
 let another process drive an emulator started from the command line:
 ``GET health``, ``GET requests``, ``GET stats``, ``POST reset``,
 ``GET|POST|DELETE faults``, ``POST workflows``, ``POST actions``,
-``POST runs/{id}/status``, ``POST executions/{id}/status``, ``POST sessions/{id}/status``,
+``POST runs/{id}/status``, ``POST executions/{id}/status``,
+``POST sessions/{id}/status``, ``POST switches``,
 ``GET|POST|DELETE rate-limit``, ``GET runs`` (``?workflow=``),
 ``GET executions`` (``?action=``).
 
@@ -73,6 +74,7 @@ _CASEDEV = "casedev"
 _DEPLOYMENT_STATUSES = ("pending", "running", "success", "failure", "cancelled")
 _TRIGGERED_BY = ("manual", "schedule", "event")
 _IN_PROGRESS = frozenset({"pending", "running"})
+_SWITCHES = ("runs_oldest_first", "list_key", "cursor_pages", "multi_project")
 # An agent session whose prompt holds this ends "failed" (a failing case for DAG tests).
 SESSION_FAILURE_MARKER = "[fail]"
 _DEFAULT_PAGE_SIZE = 20
@@ -649,6 +651,12 @@ class Emulator:
         self._deployments: dict[str, dict[str, Any]] = {}
         self._sessions: dict[str, dict[str, Any]] = {}
         self._session_clock: dict[str, tuple[float, float, str]] = {}
+        # Switches that reproduce what a real service may do and the documents leave open
+        # (settable at run time, kept across reset()):
+        self.runs_oldest_first = False  # list runs oldest first (no order is documented)
+        self.list_key: str | None = None  # e.g. "results": lists under this key instead
+        self.cursor_pages = False  # next links carry an opaque cursor, not a page number
+        self.multi_project = False  # deployments need repository_full_name (several projects)
         self._session_forced: dict[str, tuple[str, float]] = {}
 
         self._routes = self._build_routes()
@@ -1172,6 +1180,9 @@ class Emulator:
                 page_size = _DEFAULT_PAGE_SIZE
             page_size = min(page_size, _MAX_PAGE_SIZE)
         raw_page = call.param("page")
+        cursor = call.param("cursor")
+        if cursor is not None:  # cursor mode: an opaque token for the page number
+            raw_page = str(int.from_bytes(bytes.fromhex(cursor), "big") - 7)
         page = 1
         if raw_page is not None:
             try:
@@ -1184,17 +1195,21 @@ class Emulator:
             return _cased_error(404, "Invalid page.")
         start = (page - 1) * page_size
         chunk = [render(item) for item in items[start : start + page_size]]
-        others = [(k, v) for k, v in call.params if k != "page"]
+        others = [(k, v) for k, v in call.params if k not in ("page", "cursor")]
 
         def link(number: int) -> str:
-            params = others if number == 1 else [*others, ("page", str(number))]
+            if self.cursor_pages:
+                token = (number + 7).to_bytes(4, "big").hex()
+                params = [*others, ("cursor", token)]
+            else:
+                params = others if number == 1 else [*others, ("page", str(number))]
             query = urlencode(params)
             return f"{call.base_url}{call.path}" + (f"?{query}" if query else "")
 
         return _json_response(
             200,
             {
-                key: chunk,
+                self.list_key or key: chunk,
                 "count": count,
                 "next": link(page + 1) if page < pages else None,
                 "previous": link(page - 1) if page > 1 else None,
@@ -1219,6 +1234,15 @@ class Emulator:
             return _cased_error(
                 400,
                 f'status: "{status}" is not a valid choice ({", ".join(_DEPLOYMENT_STATUSES)}).',
+            )
+        if self.multi_project and not data.get("repository_full_name"):
+            return _json_response(
+                400,
+                {
+                    "repository_full_name": [
+                        "This field is required when the organization has more than one project."
+                    ]
+                },
             )
         stored: dict[str, Any] = {}
         for name in ("repository_full_name", "external_url", "commit_sha", "commit_message", "ref"):
@@ -1411,6 +1435,8 @@ class Emulator:
                 return _cased_error(404, "Not found.")
             ids = self._runs_by_workflow.get(workflow_id, [])
             runs = [self._runs[i] for i in reversed(ids) if i in self._runs]
+            if self.runs_oldest_first:
+                runs.reverse()
             if triggered_by is not None:
                 runs = [r for r in runs if r.triggered_by == triggered_by]
             if status is not None:
@@ -1600,6 +1626,12 @@ class Emulator:
                 raise ValueError("requests_per_second: a number, or null to switch off")
             self.set_rate_limit(rps)
             return _json_response(200, self._rate_limit_view())
+        if route == ("POST", "/_emulator/switches"):
+            for name, value in data.items():
+                if name not in _SWITCHES:
+                    raise ValueError(f"unknown switch {name!r}; known: {', '.join(_SWITCHES)}")
+                setattr(self, name, value)
+            return _json_response(200, {name: getattr(self, name) for name in _SWITCHES})
         if route == ("POST", "/_emulator/faults"):
             return _json_response(201, self.inject(Fault.from_dict(data)).to_dict())
         if route == ("POST", "/_emulator/workflows"):

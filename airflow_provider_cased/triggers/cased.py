@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseEventTrigger
 from airflow_provider_cased.exceptions import CasedTimeoutError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
@@ -99,3 +100,18 @@ class CasedAgentSessionTrigger(RemoteWaitTrigger):
     ) -> None:
         super().__init__({"session_id": session_id}, conn_id, poll_interval, end_time, warn_after)
         self.session_id = session_id
+
+
+if BaseEventTrigger is not None:
+    from airflow_provider_cased.triggers._run_events import make_event_trigger_class
+
+    CasedWorkflowRunEventTrigger = make_event_trigger_class()
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name == "CasedWorkflowRunEventTrigger":
+            raise ImportError(
+                "CasedWorkflowRunEventTrigger needs Airflow 3 (event-driven scheduling with "
+                f"AssetWatcher); this is Airflow {AIRFLOW_VERSION}"
+            )
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -216,3 +216,22 @@ with dag("t_outcome_in_asset_events"):
         outlets=[Asset("casedev://actions/action_contract_review")],
         **FAST,
     )
+
+with dag("t_run_retries_but_401_never_heals"):
+    CasedWorkflowRunOperator(
+        task_id="run",
+        workflow_id="wf_weekly_cost_review",
+        retries=3,
+        retry_delay=timedelta(seconds=0),
+        **FAST,
+    )
+
+with dag("t_failed_action_is_not_retried"):
+    CaseDevActionOperator(
+        task_id="act",
+        action_name="Broken OCR",
+        input={"doc": "x"},
+        retries=2,
+        retry_delay=timedelta(seconds=0),
+        **FAST,
+    )

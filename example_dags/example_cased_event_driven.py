@@ -1,0 +1,60 @@
+"""Event-driven (Airflow 3): when a run of the "Flaky migration check" workflow fails in
+Cased, however it was started (Cased's own schedule, by hand, another system), start an
+agent session to investigate that run. On Airflow 2.x this file defines no DAG."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow import DAG
+
+from airflow_provider_cased.operators.cased import CasedAgentSessionOperator
+
+try:
+    from airflow.sdk import Asset, AssetWatcher, task
+
+    from airflow_provider_cased.triggers.cased import CasedWorkflowRunEventTrigger
+except ImportError:  # Airflow 2.x: no AssetWatcher, no event-driven scheduling
+    AssetWatcher = None
+
+if AssetWatcher is not None:
+    MIGRATION_CHECK_FAILED = Asset(
+        "cased_migration_check_failed",
+        watchers=[
+            AssetWatcher(
+                name="cased_migration_check_failed",
+                trigger=CasedWorkflowRunEventTrigger(
+                    workflow_id="wf_flaky_migration_check", statuses=["failed"]
+                ),
+            )
+        ],
+    )
+
+    @task
+    def failed_run(**context: Any) -> dict[str, Any]:
+        """The run that failed, from the asset event that started this DAG run."""
+        events = context.get("triggering_asset_events") or {}
+        payloads = [event.extra.get("payload", {}) for found in events.values() for event in found]
+        if not payloads:  # started by hand: nothing to investigate but the workflow itself
+            return {"workflow_id": "wf_flaky_migration_check", "run_id": None}
+        return payloads[-1]
+
+    with DAG(
+        dag_id="cased_investigate_failed_migration_check",
+        doc_md=__doc__,
+        schedule=[MIGRATION_CHECK_FAILED],
+        start_date=datetime(2024, 1, 1),
+        catchup=False,
+        tags=["cased", "example"],
+    ):
+        run = failed_run()
+        investigate = CasedAgentSessionOperator(
+            task_id="investigate",
+            prompt=(
+                "The migration check run {{ ti.xcom_pull(task_ids='failed_run')['run_id'] }} "
+                "failed: find out why and propose a fix"
+            ),
+            context={"run": "{{ ti.xcom_pull(task_ids='failed_run') }}"},
+        )
+        run >> investigate
