@@ -19,7 +19,7 @@
 # script (or the chaos driver) starts is stopped on exit, by session, whatever happened.
 #
 # Knobs (environment): VENV (default .venv), E2E_DIST_TIMEOUT (seconds for the whole
-# chaos run, default 900), CASED_LOAD_DEFERRED_RUNS / CASED_LOAD_EXECUTIONS /
+# chaos run, default 1200), CASED_LOAD_DEFERRED_RUNS / CASED_LOAD_EXECUTIONS /
 # CASED_LOAD_SYNC_RUNS (default 200 / 100 / 20), E2E_DIST_CONCURRENCY (task slots per
 # Celery worker, default 12).
 # The functions below run from traps, which shellcheck cannot see:
@@ -33,7 +33,7 @@ VENV="${VENV:-$ROOT/.venv}"
 case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 PY="$VENV/bin/python"
 AIRFLOW="$VENV/bin/airflow"
-E2E_DIST_TIMEOUT="${E2E_DIST_TIMEOUT:-900}"
+E2E_DIST_TIMEOUT="${E2E_DIST_TIMEOUT:-1200}"
 CONCURRENCY="${E2E_DIST_CONCURRENCY:-12}"
 export CASED_LOAD_DEFERRED_RUNS="${CASED_LOAD_DEFERRED_RUNS:-200}"
 export CASED_LOAD_EXECUTIONS="${CASED_LOAD_EXECUTIONS:-100}"

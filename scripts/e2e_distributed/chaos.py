@@ -781,7 +781,7 @@ def main() -> int:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--extra-services", required=True)
     parser.add_argument("--concurrency", type=int, default=12)
-    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--service", action="append", default=[], help="name:pid")
     args = parser.parse_args()
 
