@@ -59,6 +59,20 @@ else:
     Context = dict
 
 
+def missing_before(module: str, needs: dict[str, str]) -> Any:
+    """A module ``__getattr__`` for names this Airflow cannot offer: importing one raises
+    an ImportError that says which Airflow it needs, instead of a bare "cannot import"."""
+
+    def __getattr__(name: str) -> Any:
+        if name in needs:
+            raise ImportError(
+                f"{name} needs Airflow {needs[name]}; this is Airflow {AIRFLOW_VERSION}"
+            )
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
 def get_conf_flag(section: str, key: str, fallback: bool) -> bool:
     """Read a boolean from Airflow's config (``[operators] default_deferrable`` and the like)."""
     conf: Any
@@ -119,6 +133,7 @@ __all__ = [
     "aget_connection",
     "default_deferrable",
     "get_task_state_store",
+    "missing_before",
     "xcom_value",
 ]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow_provider_cased.compat import AIRFLOW_VERSION
+from airflow_provider_cased.compat import missing_before
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError, CasedRemoteFailure
 from airflow_provider_cased.states import ACTION_EXECUTION
 
@@ -72,14 +72,7 @@ if RetryPolicy is not None:
             return cls()
 
 else:
-
-    def __getattr__(name: str) -> Any:
-        if name == "CasedRetryPolicy":
-            raise ImportError(
-                "CasedRetryPolicy needs Airflow 3.3 (task retry policies); "
-                f"this is Airflow {AIRFLOW_VERSION}"
-            )
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __getattr__ = missing_before(__name__, {"CasedRetryPolicy": "3.3 (task retry policies)"})
 
 
 def default_retry_policy() -> Any:

@@ -59,7 +59,7 @@ def main() -> int:
         calls = len(emulator.requests)
         print("\nExample DAG outcomes")
         for dag_id, (state, seconds) in outcomes.items():
-            print(f"  {dag_id:<36} {state:<8} {seconds:5.1f} s")
+            print(f"  {dag_id:<42} {state:<8} {seconds:5.1f} s")
         print(
             f"Emulator: {calls} API calls, {len(emulator.runs)} workflow runs, "
             f"{len(emulator.executions)} action executions, {len(emulator.agent_sessions)} "

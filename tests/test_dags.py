@@ -170,11 +170,18 @@ def test_sensors_outlast_an_api_outage(bag, emu, deferrable):
 
 
 def test_lost_answer_then_retry_reattaches_without_a_second_run(bag, emu):
-    # Try 1: the POST's answer is lost and every look-up for it fails too -> the task fails.
+    # Try 1: the POST's answer is lost and the look-up for it fails too (503s past the
+    # connection's 3 retries: transient, so the task's retries apply) -> the task fails.
     # Try 2 finds the run its first try started (by trigger_name) and waits for it.
     emu.inject(Fault(method="POST", path="/api/v1/workflows/", lost_answer=True, status=502))
     emu.inject(
-        Fault(method="GET", path="/api/v1/workflows/wf_weekly_cost_review/runs/", status=404)
+        Fault(
+            method="GET",
+            path="/api/v1/workflows/wf_weekly_cost_review/runs/",
+            status=503,
+            times=4,
+            headers={"Retry-After": "0"},
+        )
     )
     state, tasks = run_dag(bag, "t_run_retry_reattaches")
     assert state == "success", tasks
@@ -185,9 +192,10 @@ def test_lost_answer_then_retry_reattaches_without_a_second_run(bag, emu):
 def test_retry_after_a_failed_wait_reattaches_to_the_same_run(bag, emu, deferrable):
     from airflow_provider_cased.compat import AIRFLOW_VERSION
 
-    # Try 1 starts the run, then its first status check fails (404 is not retried).
+    # Try 1 starts the run, then its first status check gets an error that ends the wait
+    # (a 400 cannot heal) but that the retry policy leaves to the task's retries.
     emu.inject(
-        Fault(method="GET", path="/api/v1/workflows/wf_weekly_cost_review/runs/", status=404)
+        Fault(method="GET", path="/api/v1/workflows/wf_weekly_cost_review/runs/", status=400)
     )
     state, tasks = run_dag(bag, "t_run_retry_after_wait_error")
     assert state == "success", tasks
@@ -316,8 +324,8 @@ def test_session_sensor(bag, emu, deferrable):
 def test_retried_session_task_reattaches_on_airflow_with_a_task_state_store(bag, emu):
     from airflow_provider_cased.compat import AIRFLOW_VERSION
 
-    # Try 1 starts the session, then its first read fails for good (404) -> the task fails.
-    emu.inject(Fault(method="GET", path="/api/v1/agent/sessions/", status=404))
+    # Try 1 starts the session, then its first read gets a 400 -> the task fails, retried.
+    emu.inject(Fault(method="GET", path="/api/v1/agent/sessions/", status=400))
     state, tasks = run_dag(bag, "t_session_retry_reattaches")
     assert state == "success", tasks
     started = len(emu.requests_to("POST", "/api/v1/agent/sessions/"))

@@ -131,3 +131,13 @@ def test_dag_file_imports_stay_light():
 def test_event_trigger_import_on_airflow_2_names_the_version_needed():
     with pytest.raises(ImportError, match="needs Airflow 3"):
         from airflow_provider_cased.triggers.cased import CasedWorkflowRunEventTrigger  # noqa: F401
+
+
+def test_retry_policy_import_names_the_version_where_airflow_lacks_it():
+    from airflow_provider_cased import retry_policy
+
+    if retry_policy.RetryPolicy is not None:
+        assert retry_policy.CasedRetryPolicy().serialize() == {}
+        return
+    with pytest.raises(ImportError, match=r"needs Airflow 3\.3"):
+        from airflow_provider_cased.retry_policy import CasedRetryPolicy  # noqa: F401

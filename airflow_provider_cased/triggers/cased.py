@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseEventTrigger
+from airflow_provider_cased.compat import BaseEventTrigger, missing_before
 from airflow_provider_cased.exceptions import CasedTimeoutError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
@@ -107,11 +107,6 @@ if BaseEventTrigger is not None:
 
     CasedWorkflowRunEventTrigger = make_event_trigger_class()
 else:
-
-    def __getattr__(name: str) -> Any:
-        if name == "CasedWorkflowRunEventTrigger":
-            raise ImportError(
-                "CasedWorkflowRunEventTrigger needs Airflow 3 (event-driven scheduling with "
-                f"AssetWatcher); this is Airflow {AIRFLOW_VERSION}"
-            )
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __getattr__ = missing_before(
+        __name__, {"CasedWorkflowRunEventTrigger": "3 (event-driven scheduling, AssetWatcher)"}
+    )
