@@ -10,7 +10,7 @@ VENV2 ?= .venv-airflow2
 AIRFLOW_EXCLUDE_NEWER ?=
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-airflow2 test test-airflow2 lint format demo bench e2e wheel-check ci clean
+.PHONY: help venv venv-airflow2 test test-airflow2 lint format demo bench e2e e2e-distributed wheel-check ci clean
 
 help:
 	@echo "make demo           run the example DAGs end to end against the local emulator"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make bench          print the benchmark figures"
 	@echo "make e2e            scheduler + triggerer + PostgreSQL + browser check"
+	@echo "make e2e-distributed  CeleryExecutor + Redis + 2 workers + 2 triggerers, load + chaos"
 	@echo "make wheel-check    build wheel/sdist, install into a fresh venv, check Airflow sees it"
 
 # The stamp names the version (and the cut-off, colons dropped for make), and the
@@ -67,6 +68,9 @@ bench: venv
 
 e2e: venv
 	VENV="$(VENV)" bash scripts/e2e.sh
+
+e2e-distributed: venv
+	VENV="$(VENV)" bash scripts/e2e_distributed.sh
 
 wheel-check: venv
 	$(VENV)/bin/python scripts/wheel_check.py

@@ -887,7 +887,7 @@ def test_rate_limit_mode_answers_429_beyond_the_rate() -> None:
         posts = [call(emu, "POST", path, {"trigger_name": f"t{i}"}).status for i in range(3)]
         assert posts == [201, 429, 429]
         assert len(emu.runs) == 1
-        assert emu.rate_limited == 2  # switching resets the count
+        assert emu.rate_limited == len(refused) + 2  # counted since start, across switches
 
 
 def test_rate_limit_mode_switched_at_runtime_over_http(emu: Emulator) -> None:
@@ -904,15 +904,16 @@ def test_rate_limit_mode_switched_at_runtime_over_http(emu: Emulator) -> None:
     assert call(emu, "GET", "/_emulator/health").status == 200
     assert call(emu, "GET", "/_emulator/stats").json["rate_limited"] == 1
     assert call(emu, "GET", "/_emulator/rate-limit").json["rejected"] == 1
-    # reset() keeps the mode (configuration) but refills the bucket.
+    # reset() keeps the mode (configuration), refills the bucket and zeroes the count.
     assert call(emu, "POST", "/_emulator/reset").status == 200
-    assert emu.rate_limit == 2.0
-    assert call(emu, "GET", "/api/v1/workflows/").status == 200
+    assert emu.rate_limit == 2.0 and emu.rate_limited == 0
+    assert [call(emu, "GET", "/api/v1/workflows/").status for _ in range(3)] == [200, 200, 429]
     for bad in ({"requests_per_second": 0}, {"requests_per_second": "x"}, {"rps": 3}):
         assert call(emu, "POST", "/_emulator/rate-limit", bad).status == 400
     assert emu.rate_limit == 2.0
     off = call(emu, "DELETE", "/_emulator/rate-limit")
-    assert off.json == {"requests_per_second": None, "rejected": 0}
+    # The count outlives the switch: the caller reads what the mode did.
+    assert off.json == {"requests_per_second": None, "rejected": 1}
     answers = [call(emu, "GET", "/api/v1/workflows/") for _ in range(5)]
     assert all(r.status == 200 and "x-ratelimit-limit-requests" not in r.headers for r in answers)
     # Back to the default per-minute headers on case.dev.
@@ -950,6 +951,12 @@ def test_control_lists_every_run_and_execution(emu: Emulator) -> None:
     ]
     assert len(call(emu, "GET", "/_emulator/executions").json) == 2
     assert call(emu, "GET", "/_emulator/runs?workflow=nope").json == []
+    # The request log from a point in time on.
+    log = call(emu, "GET", "/_emulator/requests").json
+    since = log[2]["time"]
+    later = call(emu, "GET", f"/_emulator/requests?method=POST&since={since}").json
+    assert [r["time"] for r in later] == [r["time"] for r in log[2:]]
+    assert call(emu, "GET", f"/_emulator/requests?since={time.time() + 60}").json == []
 
 
 def test_cli_rate_limit_flag(tmp_path: Path) -> None:

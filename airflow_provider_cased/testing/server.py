@@ -755,6 +755,8 @@ class Emulator:
             self._rate_count = 0
         # The rate-limit mode is configuration (like run_seconds): it stays; its bucket refills.
         self.set_rate_limit(self.rate_limit)
+        with self._limiter_lock:
+            self._limit_rejected = 0
 
     # ------------------------------------------------------------------ seeding
 
@@ -918,7 +920,7 @@ class Emulator:
 
     @property
     def rate_limited(self) -> int:
-        """API requests answered 429 by the rate-limit mode since start/reset/last switch."""
+        """API requests answered 429 by the rate-limit mode since the emulator started or reset."""
         with self._limiter_lock:
             return self._limit_rejected
 
@@ -931,7 +933,6 @@ class Emulator:
             self._limit_rps = rps
             self._limit_tokens = self._bucket_size(rps)
             self._limit_stamp = time.monotonic()
-            self._limit_rejected = 0
 
     @staticmethod
     def _bucket_size(rps: float | None) -> float:
@@ -1588,7 +1589,9 @@ class Emulator:
             wanted_method = params.get("method", ["*"])[0]
             prefix = params.get("path", [""])[0]
             records = self.requests_to(wanted_method, prefix)
-            return _json_response(200, [r.to_dict() for r in records])
+            # ?since=<epoch seconds>: only what arrived since, so pollers need not refetch it all.
+            since = float(params.get("since", ["-inf"])[0])
+            return _json_response(200, [r.to_dict() for r in records if r.time >= since])
         if route == ("GET", "/_emulator/runs"):
             # Every run as the API shows it now, oldest first (the API lists one workflow only).
             wanted = parse_qs(query_string).get("workflow", [None])[0]
