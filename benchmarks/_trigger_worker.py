@@ -69,7 +69,7 @@ def create_runs(
     emulator's run length is a workflow setting, so each workflow is re-posted
     (same id) with the next run's length just before that run is created, and
     every run gets its own end: spread evenly over [min_run, max_run] after the
-    expected end of set-up (estimated from 20 calibration runs, with a margin).
+    expected end of set-up (the median of 20 calibration runs, with a margin).
     """
     if not workflows:
         buckets = min(n, WORKFLOW_BUCKETS)
@@ -95,16 +95,19 @@ def create_runs(
     per_run = 0.0  # seconds of set-up per run, measured on a throwaway workflow
     if workflows:
         spare = client.call("POST", "/_emulator/workflows", {"name": "calibration"})["id"]
-        tick = time.time()
+        took = []
         for k in range(20):
+            tick = time.time()
             body = {"workflow_id": spare, "name": "calibration", "run_seconds": 600 + k}
             client.call("POST", "/_emulator/workflows", body)
             client.call("POST", f"/api/v1/workflows/{spare}/runs/", {}, auth=True)
-        per_run = (time.time() - tick) / 20
+            took.append(time.time() - tick)
+        # The median: one stall of a loaded machine must not push every run far out.
+        per_run = sorted(took)[len(took) // 2]
     # Every run gets its own length, chosen so that it ends at a planned moment: the
     # expected end of set-up (with a margin) plus its share of [min_run, max_run]. The
     # moment is fixed once, so the spread of the ends is exact whatever set-up takes.
-    setup_end = time.time() + per_run * len(plan) * 1.3
+    setup_end = time.time() + per_run * len(plan) * 1.3 + 1.0
     for wf_id, planned in plan:
         seconds = planned
         if workflows:
@@ -203,7 +206,7 @@ def dbt_triggers(runs: list[dict], poll: float, deadline: float) -> list[Any]:
 
 async def run_triggers(
     triggers: list[Any], timeout: float, cpu_samples: list[tuple[float, float]]
-) -> tuple[list[Any], list[float]]:
+) -> tuple[list[Any], list[tuple[float, float]]]:
     loop = asyncio.get_running_loop()
     lags: list[float] = []
     lag_times: list[float] = []
@@ -403,7 +406,8 @@ def main() -> None:
         steady = steady_state(records, cpu_samples)
     client.close()
 
-    ok, delays, problems, statuses = 0, [], [], {}
+    ok, delays, problems = 0, [], []
+    statuses: dict[str, int] = {}
     for run, outcome in zip(runs, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             problems.append(f"{type(outcome).__name__}: {outcome}")
