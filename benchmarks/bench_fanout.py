@@ -18,7 +18,8 @@ for S4 the same 5,000 triggers with the transport patched to a proposed change
 (``_variants.py``), so the CPU figures are ratios taken minutes apart on the
 same (shared, noisy) machine.
 
-    python benchmarks/bench_fanout.py [--only S1 S4 ...] [--no-baseline] [--json out.json]
+    python benchmarks/bench_fanout.py [--only S1 S4 ...] [--no-baseline] [--variants V ...]
+                                      [--profile-dir DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -244,10 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip dbt Cloud and the S4 variants"
     )
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        help="replace the chosen scenarios' proposed-change variants (e.g. sharedconfig)",
+    )
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--profile-dir", help="also write a cProfile of our trigger phases here")
     args = parser.parse_args(argv)
     chosen = [s for s in SCENARIOS if not args.only or s.key in args.only]
+    if args.variants is not None:
+        for scenario in chosen:
+            scenario.variants = list(args.variants)
     if args.only and len(chosen) != len(args.only):
         parser.error(f"scenarios are {', '.join(s.key for s in SCENARIOS)}")
     wants_anchor = not args.no_baseline and any(s.dbt or s.variants for s in chosen)

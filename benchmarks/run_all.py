@@ -12,7 +12,7 @@ shorter runs; for checking the scripts, not for the README.
 
 ``--fanout``: also run ``bench_fanout.py`` (rate-limited fan-out, 10,000 and
 5,000 triggers, with the dbt Cloud and proposed-change baselines). It takes
-about 12 more minutes, so it is not part of a plain ``make bench``.
+8-11 more minutes, so it is not part of a plain ``make bench``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smaller settings, for a smoke run")
     parser.add_argument(
-        "--fanout", action="store_true", help="also run bench_fanout.py (about 12 minutes)"
+        "--fanout", action="store_true", help="also run bench_fanout.py (8-11 minutes)"
     )
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args(argv)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             (
                 f"{key}: {scenario['title']}",
                 ", ".join(
-                    f"{v['target']}: {v['measured']:.3g} {v['verdict']}"
+                    f"{v['target']}: {v['measured']:.4g} {v['verdict']}"
                     if isinstance(v["measured"], float)
                     else f"{v['target']}: {v['measured']} {v['verdict']}"
                     for v in scenario["verdicts"]
