@@ -248,6 +248,15 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
 # --------------------------------------------------------------------------- the emulator
 
 
+_NO_BUDGET_HEADERS = (
+    "import sys\n"
+    "from airflow_provider_cased.testing import server\n"
+    "from airflow_provider_cased.testing.__main__ import main\n"
+    "server.Emulator._rate_limit_headers = lambda self: []\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
 class EmulatorProcess:
     """``python -m airflow_provider_cased.testing`` in its own process.
 
@@ -255,8 +264,19 @@ class EmulatorProcess:
     count against the client being measured.
     """
 
-    def __init__(self, certfile: Path | None = None, keyfile: Path | None = None) -> None:
+    def __init__(
+        self,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+        *,
+        budget_headers: bool = True,
+    ) -> None:
         cmd = [sys.executable, "-m", "airflow_provider_cased.testing", "--port", "0"]
+        if not budget_headers:
+            # Outside rate-limit mode the emulator reports case.dev's per-minute budget
+            # (x-ratelimit-*: 10,000 a minute) on every case.dev answer, and our gate paces
+            # to it. "No limit" scenarios start it without those headers, like the Cased API.
+            cmd[1:3] = ["-c", _NO_BUDGET_HEADERS]
         if certfile and keyfile:
             cmd += ["--certfile", str(certfile), "--keyfile", str(keyfile)]
         self.proc = subprocess.Popen(
@@ -333,3 +353,63 @@ def iso_to_epoch(stamp: str) -> float:
 
     # Python 3.10's fromisoformat does not take a trailing "Z".
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+# --------------------------------------------------------------------------- trigger workers
+
+
+def run_trigger_worker(
+    python: Path,
+    tls_dir: Path,
+    name: str,
+    worker_args: list[str],
+    *,
+    timeout: float = 900,
+    budget_headers: bool = True,
+) -> dict[str, Any]:
+    """One ``_trigger_worker.py`` run against a fresh HTTPS emulator; its JSON result.
+
+    A fresh certificate, emulator process and worker process per measurement, so
+    neither the server's state nor the worker's peak RSS carries over. The worker
+    trusts the throwaway CA through ``SSL_CERT_FILE`` and finds the connections in
+    ``AIRFLOW_CONN_*``; ``worker_args`` are passed through (``--impl``, ``--kind``...).
+    """
+    ca, cert, key = make_tls_files(tls_dir)
+    out = tls_dir / f"{name}.json"
+    out.unlink(missing_ok=True)
+    with EmulatorProcess(cert, key, budget_headers=budget_headers) as emulator:
+        host = emulator.url.split("://", 1)[1]
+        conn = {"host": emulator.url, "password": API_KEY}
+        env = airflow_env(
+            {
+                # Read by httpx (and by ssl.create_default_context for aiohttp) at client creation.
+                "SSL_CERT_FILE": str(ca),
+                "AIRFLOW_CONN_CASED_DEFAULT": json.dumps({"conn_type": "cased", **conn}),
+                "AIRFLOW_CONN_CASEDEV_DEFAULT": json.dumps({"conn_type": "casedev", **conn}),
+                # dbt builds https://{host}/...: the host is "127.0.0.1:port".
+                "AIRFLOW_CONN_DBT_CLOUD_DEFAULT": json.dumps(
+                    {"conn_type": "dbt_cloud", "host": host, "password": API_KEY}
+                ),
+                # The worker imports _common and _variants from here under any interpreter.
+                "PYTHONPATH": str(BENCH_DIR),
+            }
+        )
+        cmd = [
+            str(python),
+            str(BENCH_DIR / "_trigger_worker.py"),
+            f"--url={emulator.url}",
+            f"--cafile={ca}",
+            f"--server-pid={emulator.pid}",
+            f"--out={out}",
+            *worker_args,
+        ]
+        try:
+            done = subprocess.run(
+                cmd, env=env, capture_output=True, text=True, check=False, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"{name}: worker still running after {timeout:.0f} s") from exc
+    if done.returncode != 0 or not out.exists():
+        raise RuntimeError(f"{name}: worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result

@@ -18,21 +18,11 @@ session, so a new TLS connection, per poll), adapted to the emulator's paths
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import (
-    API_KEY,
-    BENCH_DIR,
-    EmulatorProcess,
-    airflow_env,
-    anchor_python,
-    make_tls_files,
-    write_json,
-)
+from _common import anchor_python, run_trigger_worker, write_json
 
 POLL = 2.0
 TARGET_TRIGGERS = 1000  # the targets hold up to this many; above, growth is reported
@@ -51,42 +41,16 @@ def measure(
     runs: tuple[float, float] | None = None,
 ) -> dict:
     min_run, max_run = runs or (args.min_run, args.max_run)
-    ca, cert, key = make_tls_files(tls_dir)
-    with EmulatorProcess(cert, key) as emulator:
-        host = emulator.url.split("://", 1)[1]
-        env = airflow_env(
-            {
-                # Read by httpx (and by ssl.create_default_context for aiohttp) at client creation.
-                "SSL_CERT_FILE": str(ca),
-                "AIRFLOW_CONN_CASED_DEFAULT": json.dumps(
-                    {"conn_type": "cased", "host": emulator.url, "password": API_KEY}
-                ),
-                # dbt builds https://{host}/...: the host is "127.0.0.1:port".
-                "AIRFLOW_CONN_DBT_CLOUD_DEFAULT": json.dumps(
-                    {"conn_type": "dbt_cloud", "host": host, "password": API_KEY}
-                ),
-            }
-        )
-        out = tls_dir / f"{impl}-{n}.json"
-        cmd = [
-            str(python),
-            str(BENCH_DIR / "_trigger_worker.py"),
-            f"--impl={impl}",
-            f"--url={emulator.url}",
-            f"--cafile={ca}",
-            f"--triggers={n}",
-            f"--poll={args.poll}",
-            f"--min-run={min_run}",
-            f"--max-run={max_run}",
-            f"--server-pid={emulator.pid}",
-            f"--out={out}",
-        ]
-        if args.profile_dir and runs is None:
-            cmd.append(f"--profile={Path(args.profile_dir).resolve() / f'{impl}-{n}.prof'}")
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not out.exists():
-        raise RuntimeError(f"{impl} worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(out.read_text())
+    worker_args = [
+        f"--impl={impl}",
+        f"--triggers={n}",
+        f"--poll={args.poll}",
+        f"--min-run={min_run}",
+        f"--max-run={max_run}",
+    ]
+    if args.profile_dir and runs is None:
+        worker_args.append(f"--profile={Path(args.profile_dir).resolve() / f'{impl}-{n}.prof'}")
+    return run_trigger_worker(python, tls_dir, f"{impl}-{n}", worker_args)
 
 
 def show(r: dict, poll: float) -> None:

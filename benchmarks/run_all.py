@@ -5,10 +5,14 @@ writes its figures as JSON, and prints its own detail. Then the summary: the
 figures, the ratios to their baselines, the targets, the machine and the load
 average (the figures are only as quiet as the machine was).
 
-    python benchmarks/run_all.py [--quick] [--json results.json]
+    python benchmarks/run_all.py [--quick] [--fanout] [--json results.json]
 
 ``--quick``: fewer import samples, 500 instead of 1,000/5,000 triggers, and
 shorter runs; for checking the scripts, not for the README.
+
+``--fanout``: also run ``bench_fanout.py`` (rate-limited fan-out, 10,000 and
+5,000 triggers, with the dbt Cloud and proposed-change baselines). It takes
+8-11 more minutes, so it is not part of a plain ``make bench``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ def run(script: str, args: list[str], out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smaller settings, for a smoke run")
+    parser.add_argument(
+        "--fanout", action="store_true", help="also run bench_fanout.py (8-11 minutes)"
+    )
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args(argv)
 
@@ -73,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         triggers = run("bench_triggers.py", trigger_args, out / "t.json")
         loads.append(load())
+        fanout: dict = {}
+        if args.fanout:
+            fanout = run("bench_fanout.py", [], out / "f.json")
+            loads.append(load())
 
     rows: list[tuple[str, str, str, str]] = []  # measure, figure, baseline / ratio, target
     if imports:
@@ -126,6 +137,28 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
 
+    for key, scenario in (fanout.get("scenarios") or {}).items():
+        ours = scenario["results"][0]
+        others = "; ".join(
+            f"{r['impl'] if r['impl'] == 'dbt' else 'ours+' + r['variant']}: ok {r['ok']}, "
+            f"429 {r['rate_limited_pct']:.1f} %, p99 {r['delay_p99']:.2f} s, "
+            f"CPU/poll {r['cpu_per_answer_ms']:.2f} ms"
+            for r in scenario["results"][1:]
+        )
+        rows.append(
+            (
+                f"{key}: {scenario['title']}",
+                ", ".join(
+                    f"{v['target']}: {v['measured']:.4g} {v['verdict']}"
+                    if isinstance(v["measured"], float)
+                    else f"{v['target']}: {v['measured']} {v['verdict']}"
+                    for v in scenario["verdicts"]
+                ),
+                others or f"ours: CPU/poll {ours['cpu_per_answer_ms']:.2f} ms",
+                "see benchmarks/README.md (fan-out targets)",
+            )
+        )
+
     print("Summary")
     for measure, figure, baseline, target in rows:
         print(f"- {measure}\n    {figure}\n    {baseline}\n    target: {target}")
@@ -139,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             "import": imports,
             "calls": calls,
             "triggers": triggers,
+            "fanout": fanout,
         },
     )
     return 0
