@@ -83,21 +83,24 @@ def test_notifiers_can_be_awaited_as_deadline_alert_callbacks(emulator):
     import asyncio
     from types import SimpleNamespace
 
-    from airflow_provider_cased.compat import AIRFLOW_V3
+    from airflow_provider_cased.compat import AIRFLOW_VERSION
     from airflow_provider_cased.notifications.cased import (
         CasedAgentSessionNotifier,
         CasedDeploymentNotifier,
     )
+
+    # Deadline alerts (and an awaitable BaseNotifier) arrived in 3.1; 3.0's is not awaitable.
+    has_deadline_alerts = tuple(int(p) for p in AIRFLOW_VERSION.split(".")[:2]) >= (3, 1)
 
     context = {"dag_run": SimpleNamespace(dag_id="d", run_id="r", state="running")}
 
     async def both():
         deploy = CasedDeploymentNotifier(deployment_request="Deadline missed", context=context)
         session = CasedAgentSessionNotifier(prompt="Why is d late?", context=context)
-        if AIRFLOW_V3:  # what the triggerer's callback runner does
+        if has_deadline_alerts:  # what the triggerer's callback runner does
             await deploy
             await session
-        else:  # Airflow 2 has no deadline alerts; the coroutine still works
+        else:  # 2.11 and 3.0 have no deadline alerts; the coroutine still works
             await deploy.async_notify(context)
             await session.async_notify(context)
 
