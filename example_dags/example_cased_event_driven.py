@@ -37,7 +37,8 @@ if AssetWatcher is not None:
         ],
     )
 
-    @task
+    # One XCom with the whole run (a dict return type would split it into one per key).
+    @task(multiple_outputs=False)
     def failed_run(**context: Any) -> dict[str, Any]:
         """The run that failed, from the asset event that started this DAG run."""
         events = context.get("triggering_asset_events") or {}
