@@ -160,6 +160,7 @@ on_exit() {
         log "E2E PASSED in ${elapsed} s ($((elapsed / 60)) min $((elapsed % 60)) s). Logs and screenshots: $WORK"
     else
         log "E2E FAILED after ${elapsed} s. Logs and screenshots: $WORK"
+        [[ ! -s "$WORK/summary.txt" ]] || cat "$WORK/summary.txt"
     fi
     exit "$rc"
 }
@@ -307,6 +308,7 @@ E2E_STARTED_AT="$STARTED_AT" setsid "$PY" "$ROOT/scripts/e2e/check.py" \
     --emulator-url "$EMULATOR_URL" --emulator-api-key "$EMULATOR_API_KEY" \
     --chromium "$CHROMIUM" --screenshots "$SHOTS" --logs "$LOGS" \
     --airflow-home "$AIRFLOW_HOME" --timeout "$E2E_TIMEOUT" "${service_args[@]}" \
+    --summary "$WORK/summary.txt" \
     --restarted-services "$RESTARTED" </dev/null &
 CHECK_PID=$!
 wait "$CHECK_PID" || check_rc=$?

@@ -179,6 +179,7 @@ on_exit() {
         log "E2E-DISTRIBUTED PASSED in ${elapsed} s ($((elapsed / 60)) min $((elapsed % 60)) s). Logs: $WORK"
     else
         log "E2E-DISTRIBUTED FAILED after ${elapsed} s. Logs: $WORK"
+        [[ ! -s "$WORK/summary.txt" ]] || cat "$WORK/summary.txt"
     fi
     exit "$rc"
 }
@@ -338,7 +339,7 @@ E2E_STARTED_AT="$STARTED_AT" setsid "$PY" -u "$HERE/chaos.py" \
     --emulator-url "$EMULATOR_URL" --emulator-api-key "$EMULATOR_API_KEY" \
     --db-url "$DB_URL" --airflow "$AIRFLOW" --logs "$LOGS" --run-dir "$WORK/run" \
     --extra-services "$EXTRA_SERVICES" --concurrency "$CONCURRENCY" \
-    --timeout "$E2E_DIST_TIMEOUT" "${service_args[@]}" </dev/null &
+    --timeout "$E2E_DIST_TIMEOUT" "${service_args[@]}" --summary "$WORK/summary.txt" </dev/null &
 CHECK_PID=$!
 wait "$CHECK_PID" || check_rc=$?
 CHECK_PID=""

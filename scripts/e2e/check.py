@@ -1005,6 +1005,7 @@ def main() -> int:
     parser.add_argument("--logs", type=Path, required=True)
     parser.add_argument("--airflow-home", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=420)
+    parser.add_argument("--summary", type=Path, required=True, help="file for the verdict")
     parser.add_argument("--service", action="append", default=[], help="name:pid")
     parser.add_argument(
         "--triggerer-command", action="append", default=[], help="one word of it per option"
@@ -1062,14 +1063,16 @@ def main() -> int:
     finally:
         events.join()
 
-    print()
     if checks.failures:
-        print(f"{len(checks.failures)} check(s) failed ({len(checks.passed)} passed):")
-        for failure in checks.failures:
-            print(f"  - {failure}")
-        return 1
-    print(f"All {len(checks.passed)} checks passed.")
-    return 0
+        summary = [f"{len(checks.failures)} check(s) failed ({len(checks.passed)} passed):"]
+        summary += [f"  - {failure}" for failure in checks.failures]
+    else:
+        summary = [f"All {len(checks.passed)} checks passed."]
+    print()
+    print("\n".join(summary))
+    # e2e.sh prints this again after the service logs, so a log's tail shows the verdict.
+    args.summary.write_text("\n".join(summary) + "\n")
+    return 1 if checks.failures else 0
 
 
 if __name__ == "__main__":

@@ -771,6 +771,7 @@ class Driver:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api-url", required=True)
+    parser.add_argument("--summary", type=Path, required=True, help="file for the verdicts")
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--emulator-url", required=True)
@@ -811,13 +812,16 @@ def main() -> int:
             traceback.print_exc()
             error = error or f"judging failed: {type(exc).__name__}: {exc}"
 
-    print()
+    summary = []
     for verdict in driver.verdicts:
-        print(f"{'PASS' if verdict.ok else 'FAIL'}  {verdict.name}: {verdict.figures}")
-        for problem in verdict.problems[:10]:
-            print(f"        - {problem}")
+        summary.append(f"{'PASS' if verdict.ok else 'FAIL'}  {verdict.name}: {verdict.figures}")
+        summary += [f"        - {problem}" for problem in verdict.problems[:10]]
     if error:
-        print(f"FAIL  the chaos run did not complete: {error}")
+        summary.append(f"FAIL  the chaos run did not complete: {error}")
+    print()
+    print("\n".join(summary))
+    # e2e_distributed.sh prints this again after the service logs, so a log's tail shows it.
+    args.summary.write_text("\n".join(summary) + "\n")
     table = driver.table
     if table:
         print()
