@@ -9,6 +9,9 @@ VENV2 ?= .venv-airflow2
 # Airflow's constraints file pins. 3.0.x and 3.2.x need it (see README); empty = newest.
 AIRFLOW_EXCLUDE_NEWER ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers: half of the suite's time is waiting on polls, so 2 workers about
+# halve it even on 2 cores. Each worker has its own AIRFLOW_HOME (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 
 .PHONY: help venv venv-airflow2 test test-airflow2 lint format demo bench e2e e2e-distributed wheel-check ci clean
 
@@ -46,10 +49,10 @@ venv: $(VENV)/$(STAMP)
 venv-airflow2: $(VENV2)/.installed-$(AIRFLOW2_VERSION)
 
 test: venv
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-airflow2: venv-airflow2
-	$(VENV2)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(VENV2)/bin/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check airflow_provider_cased tests example_dags benchmarks scripts

@@ -20,8 +20,11 @@ from airflow_provider_cased.testing.policy import install as install_fast_waits
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_VERSION = version("apache-airflow")
-AIRFLOW_HOME = (
-    ROOT / f".airflow-test-{AIRFLOW_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
+# pytest-xdist workers (`-n 2`) each get a home of their own: SQLite takes one writer.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+AIRFLOW_HOME = ROOT / (
+    f".airflow-test-{AIRFLOW_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
+    + (f"-{WORKER}" if WORKER else "")
 )
 DAGS_FOLDER = AIRFLOW_HOME / "dags"
 
