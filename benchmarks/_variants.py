@@ -5,12 +5,12 @@ is never changed on disk. Each variant names the function it stands in for and
 keeps everything else: the same ``RateGate`` per (event loop, base URL, API
 key), the same ``Attempts`` retry/error policy, the same ``decode_answer``.
 
-``aiohttp``: ``_transport.AsyncTransport.send`` over one ``aiohttp.ClientSession``
+``aiohttp``: ``hooks._base.AsyncTransport.send`` over one ``aiohttp.ClientSession``
 per (event loop, base URL) with ``TCPConnector(limit=ASYNC_MAX_CONNECTIONS)``,
 keep-alive ``ASYNC_KEEPALIVE_SECONDS``, instead of the shared httpx client.
 Needs aiohttp, which the anchor venv has (dbt Cloud depends on it).
 
-``conns2``: ``_transport.ASYNC_MAX_CONNECTIONS = 2`` (httpx kept): fewer pooled
+``conns2``: ``hooks._base.ASYNC_MAX_CONNECTIONS = 2`` (httpx kept): fewer pooled
 connections for httpcore to rescan on every request.
 
 ``cadence``: ``_shared_poll.WorkflowRunsPoll._loop`` starts a poll every interval
@@ -40,8 +40,8 @@ from typing import Any
 def _aiohttp() -> None:
     import aiohttp
 
-    from airflow_provider_cased import _transport
     from airflow_provider_cased._http import Attempts, Failure, RateGate
+    from airflow_provider_cased.hooks import _base as _transport
 
     sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]
     sessions = weakref.WeakKeyDictionary()
@@ -112,7 +112,7 @@ def _aiohttp() -> None:
 
 
 def _conns2() -> None:
-    from airflow_provider_cased import _transport
+    from airflow_provider_cased.hooks import _base as _transport
 
     _transport.ASYNC_MAX_CONNECTIONS = 2
 

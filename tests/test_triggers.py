@@ -133,7 +133,7 @@ def test_many_triggers_share_a_few_connections(emulator):
 
 
 def test_triggers_starting_together_build_one_client_off_the_event_loop(emulator):
-    from airflow_provider_cased._transport import SharedAsyncClient, shared_async_client
+    from airflow_provider_cased.hooks._base import SharedAsyncClient, shared_async_client
 
     config = CasedHook().config
     built_on: list[int] = []
@@ -163,7 +163,7 @@ def test_triggers_starting_together_build_one_client_off_the_event_loop(emulator
 def test_polls_far_apart_reuse_the_idle_connection(emulator):
     """httpx drops idle connections after 5 s by default: a new TLS handshake per poll."""
     from airflow_provider_cased._http import build_request
-    from airflow_provider_cased._transport import AsyncTransport
+    from airflow_provider_cased.hooks._base import AsyncTransport
     from airflow_provider_cased.hooks.cased import ENDPOINTS
 
     hook = CasedHook()
