@@ -10,9 +10,10 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,3 +131,29 @@ def logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -
 
     caplog.set_level(logging.INFO)
     return CapturedLogs(caplog, capsys)
+
+
+@pytest.fixture
+def set_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """``set_connection(conn_id, host, password=..., conn_type="cased", extra=None)``:
+    an Airflow connection from the environment (``AIRFLOW_CONN_<ID>``, as users define
+    them), for this test only. ``password=None`` leaves the API key out."""
+    import json
+
+    def define(
+        conn_id: str,
+        host: str,
+        *,
+        password: str | None,
+        conn_type: str = "cased",
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        conn: dict[str, Any] = {"conn_type": conn_type, "host": host}
+        if password is not None:
+            conn["password"] = password
+        if extra is not None:
+            conn["extra"] = extra
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn_id
+
+    return define

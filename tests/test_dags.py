@@ -79,31 +79,24 @@ def emu(emulator):
     return emulator
 
 
+EXAMPLE_DAG_IDS = [
+    "cased_weekly_workflow_run",
+    "cased_deploy_pipeline",
+    "casedev_action_pipeline",
+    "cased_fan_in_sensors",
+    "cased_agent_session_on_failure",
+    "cased_cost_review_follow_up",
+    # Event-driven scheduling (AssetWatcher) exists from Airflow 3.
+    *(["cased_investigate_failed_migration_check"] if AIRFLOW_3 else []),
+]
+
+
 def test_example_dags_import_cleanly(bag):
-    example_ids = {
-        "cased_weekly_workflow_run",
-        "cased_deploy_pipeline",
-        "casedev_action_pipeline",
-        "cased_fan_in_sensors",
-        "cased_agent_session_on_failure",
-        "cased_cost_review_follow_up",
-    } | ({"cased_investigate_failed_migration_check"} if AIRFLOW_3 else set())
     assert not bag.import_errors
-    assert example_ids <= set(bag.dag_ids)
+    assert set(EXAMPLE_DAG_IDS) <= set(bag.dag_ids)
 
 
-@pytest.mark.parametrize(
-    "dag_id",
-    [
-        "cased_weekly_workflow_run",
-        "cased_deploy_pipeline",
-        "casedev_action_pipeline",
-        "cased_fan_in_sensors",
-        "cased_agent_session_on_failure",
-        "cased_cost_review_follow_up",
-        *(["cased_investigate_failed_migration_check"] if AIRFLOW_3 else []),
-    ],
-)
+@pytest.mark.parametrize("dag_id", EXAMPLE_DAG_IDS)
 def test_example_dag_succeeds(bag, emu, dag_id):
     state, tasks = run_dag(bag, dag_id)
     assert state == "success", tasks

@@ -51,31 +51,26 @@ def test_notify_deployment_sends_documented_fields(emulator):
     assert sent.headers["content-type"] == "application/json"
 
 
-def test_agent_session_default_and_overridden_path(emulator, monkeypatch):
+def test_agent_session_default_and_overridden_path(emulator, set_connection):
     answer = CasedHook().create_agent_session("Why is checkout slow?", {"service": "checkout"})
     assert answer["session_id"] and answer["url"].startswith("/agents/")
     sent = only_request(emulator, "POST", "/api/v1/agent/sessions/")
     assert sent.json == {"prompt": "Why is checkout slow?", "context": {"service": "checkout"}}
 
-    conn = {
-        "conn_type": "cased",
-        "host": emulator.url,
-        "password": emulator.api_key,
-        "extra": {"agent_sessions_path": "/api/v1/agent-sessions/"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_ALT", json.dumps(conn))
+    set_connection(
+        "cased_alt",
+        emulator.url,
+        password=emulator.api_key,
+        extra={"agent_sessions_path": "/api/v1/agent-sessions/"},
+    )
     CasedHook("cased_alt").create_agent_session("again")
     only_request(emulator, "POST", "/api/v1/agent-sessions/")
 
 
-def test_token_auth_scheme(emulator, monkeypatch):
-    conn = {
-        "conn_type": "cased",
-        "host": emulator.url,
-        "password": emulator.api_key,
-        "extra": {"auth_scheme": "token"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_TOKEN", json.dumps(conn))
+def test_token_auth_scheme(emulator, set_connection):
+    set_connection(
+        "cased_token", emulator.url, password=emulator.api_key, extra={"auth_scheme": "token"}
+    )
     CasedHook("cased_token").get_workflow("wf_weekly_cost_review")
     assert emulator.requests[-1].headers["authorization"] == f"Token {emulator.api_key}"
 
@@ -218,28 +213,24 @@ def test_casedev_bad_inputs_send_nothing(emulator, call, field):
         ({"agent_sessions_path": "api/sessions"}, "agent_sessions_path"),
     ],
 )
-def test_bad_connection_extras_are_named(emulator, monkeypatch, extra, field):
-    conn = {"conn_type": "cased", "host": emulator.url, "password": "k", "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_BAD", json.dumps(conn))
+def test_bad_connection_extras_are_named(emulator, extra, field, set_connection):
+    set_connection("cased_bad", emulator.url, password="k", extra=extra)
     with pytest.raises(CasedInputError, match=field) as error:
         CasedHook("cased_bad").get_workflow("wf_weekly_cost_review")
     assert "cased_bad" in str(error.value)
     assert emulator.requests == []
 
 
-def test_missing_api_key_names_the_connection(emulator, monkeypatch):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CASED_NOKEY", json.dumps({"conn_type": "cased", "host": emulator.url})
-    )
+def test_missing_api_key_names_the_connection(emulator, set_connection):
+    set_connection("cased_nokey", emulator.url, password=None)
     with pytest.raises(CasedInputError, match="'cased_nokey' has no API key"):
         CasedHook("cased_nokey").get_workflow("wf_weekly_cost_review")
     assert emulator.requests == []
 
 
-def test_wrong_key_401_names_connection_without_the_key(emulator, monkeypatch, logs):
+def test_wrong_key_401_names_connection_without_the_key(emulator, logs, set_connection):
     secret = "sk_case_super_secret_value"
-    conn = {"conn_type": "casedev", "host": emulator.url, "password": secret}
-    monkeypatch.setenv("AIRFLOW_CONN_CASEDEV_WRONG", json.dumps(conn))
+    set_connection("casedev_wrong", emulator.url, password=secret, conn_type="casedev")
     hook = CaseDevHook("casedev_wrong")
     with pytest.raises(CasedApiError) as error:
         hook.get_action("action_summarize")
@@ -274,9 +265,8 @@ def test_host_defaults_and_scheme_less_hosts(monkeypatch):
 @pytest.mark.parametrize(
     "host", ["http://cased.internal.example", "http://10.0.0.5:8080", "HTTP://app.cased.com"]
 )
-def test_plain_http_to_another_host_is_refused_before_sending(monkeypatch, host):
-    conn = {"conn_type": "cased", "host": host, "password": "sk_secret_123"}
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_PLAIN", json.dumps(conn))
+def test_plain_http_to_another_host_is_refused_before_sending(host, set_connection):
+    set_connection("cased_plain", host, password="sk_secret_123")
     with pytest.raises(CasedInputError) as error:
         CasedHook("cased_plain").get_workflow("wf_1")
     message = str(error.value)
@@ -284,35 +274,28 @@ def test_plain_http_to_another_host_is_refused_before_sending(monkeypatch, host)
     assert "sk_secret_123" not in message
 
 
-def test_plain_http_allowed_to_loopback_or_by_the_extra(monkeypatch):
+def test_plain_http_allowed_to_loopback_or_by_the_extra(monkeypatch, set_connection):
     for host in ("http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:8080"):
         monkeypatch.setenv(
             "AIRFLOW_CONN_CASED_LOCAL",
             json.dumps({"conn_type": "cased", "host": host, "password": "k"}),
         )
         assert CasedHook("cased_local").base_url == host
-    conn = {
-        "conn_type": "casedev",
-        "host": "http://proxy.internal:3128",
-        "password": "k",
-        "extra": {"allow_plain_http": "true"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CASEDEV_PROXY", json.dumps(conn))
+    set_connection(
+        "casedev_proxy",
+        "http://proxy.internal:3128",
+        password="k",
+        conn_type="casedev",
+        extra={"allow_plain_http": "true"},
+    )
     assert CaseDevHook("casedev_proxy").base_url == "http://proxy.internal:3128"
 
 
-def test_other_schemes_and_bad_flag_values_are_named(monkeypatch):
-    conn = {"conn_type": "cased", "host": "ftp://files.example", "password": "k"}
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_FTP", json.dumps(conn))
+def test_other_schemes_and_bad_flag_values_are_named(set_connection):
+    set_connection("cased_ftp", "ftp://files.example", password="k")
     with pytest.raises(CasedInputError, match=r"cased_ftp.*https://"):
         CasedHook("cased_ftp").get_workflow("wf_1")
-    conn = {
-        "conn_type": "cased",
-        "host": "https://x",
-        "password": "k",
-        "extra": {"allow_plain_http": "maybe"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_FLAG", json.dumps(conn))
+    set_connection("cased_flag", "https://x", password="k", extra={"allow_plain_http": "maybe"})
     with pytest.raises(CasedInputError, match=r"allow_plain_http.*cased_flag"):
         CasedHook("cased_flag").get_workflow("wf_1")
 
@@ -412,19 +395,18 @@ def test_dropped_connection_and_read_timeout_are_retried_for_gets(emulator):
     assert len(emulator.requests) == 3
 
 
-def test_connection_refused_is_retried_then_reported(monkeypatch, logs):
+def test_connection_refused_is_retried_then_reported(logs, set_connection):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    conn = {
-        "conn_type": "cased",
-        "host": f"http://127.0.0.1:{port}",
-        "password": "sk_hidden",
-        "extra": {"retry_delay": 0.01, "retry_limit": 2},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_DOWN", json.dumps(conn))
+    set_connection(
+        "cased_down",
+        f"http://127.0.0.1:{port}",
+        password="sk_hidden",
+        extra={"retry_delay": 0.01, "retry_limit": 2},
+    )
     with pytest.raises(CasedApiError, match="could not reach") as error:
         CasedHook("cased_down").notify_deployment("deploy")  # a POST: nothing was sent, so retried
     assert error.value.status_code is None and "cased_down" in str(error.value)
@@ -554,14 +536,13 @@ def test_session_list_without_items_is_a_clear_error(emulator):
         list(CasedHook().list_agent_sessions())
 
 
-def test_session_reads_follow_the_connection_path(emulator, monkeypatch):
-    conn = {
-        "conn_type": "cased",
-        "host": emulator.url,
-        "password": emulator.api_key,
-        "extra": {"agent_sessions_path": "/api/v1/agent-sessions/"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_ALT", json.dumps(conn))
+def test_session_reads_follow_the_connection_path(emulator, set_connection):
+    set_connection(
+        "cased_alt",
+        emulator.url,
+        password=emulator.api_key,
+        extra={"agent_sessions_path": "/api/v1/agent-sessions/"},
+    )
     hook = CasedHook("cased_alt")
     session = hook.create_agent_session("p")
     assert hook.get_agent_session(session["session_id"])["session_id"] == session["session_id"]

@@ -4,7 +4,6 @@ and the request bodies declared once."""
 from __future__ import annotations
 
 import asyncio
-import json
 from types import SimpleNamespace
 
 import pytest
@@ -117,10 +116,8 @@ def test_bodies_declare_fields_and_checks_once():
             build()
 
 
-def test_zero_request_timeout_is_refused_naming_the_field(emulator, monkeypatch):
-    conn = {"conn_type": "cased", "host": emulator.url, "password": "k"}
-    conn["extra"] = {"request_timeout": 0}
-    monkeypatch.setenv("AIRFLOW_CONN_CASED_ZERO", json.dumps(conn))
+def test_zero_request_timeout_is_refused_naming_the_field(emulator, set_connection):
+    set_connection("cased_zero", emulator.url, password="k", extra={"request_timeout": 0})
     with pytest.raises(CasedInputError, match=r"request_timeout.*cased_zero.*> 0"):
         CasedHook("cased_zero").get_workflow("wf_weekly_cost_review")
     assert emulator.requests == []

@@ -39,33 +39,28 @@ with DAG(
 ):
     # The deferrable ones first (they free their slot when they defer); the sync waits,
     # which hold a worker slot for the whole run, last.
+    waiting = {"poll_interval": POLL_INTERVAL, "timeout": WAIT_TIMEOUT, "weight_rule": "absolute"}
     CasedWorkflowRunOperator.partial(
         task_id="deferred_runs",
         workflow_id="wf_load_deferred",
-        poll_interval=POLL_INTERVAL,
-        timeout=WAIT_TIMEOUT,
         deferrable=True,
         priority_weight=10,
-        weight_rule="absolute",
+        **waiting,
     ).expand(context=[{"n": n} for n in range(DEFERRED_RUNS)])
 
     CaseDevActionOperator.partial(
         task_id="async_executions",
         action_id="action_load",
         webhook_id="wh_load",
-        poll_interval=POLL_INTERVAL,
-        timeout=WAIT_TIMEOUT,
         deferrable=True,
         priority_weight=10,
-        weight_rule="absolute",
+        **waiting,
     ).expand(input=[{"n": n} for n in range(EXECUTIONS)])
 
     CasedWorkflowRunOperator.partial(
         task_id="sync_runs",
         workflow_id="wf_load_sync",
-        poll_interval=POLL_INTERVAL,
-        timeout=WAIT_TIMEOUT,
         deferrable=False,
         priority_weight=1,
-        weight_rule="absolute",
+        **waiting,
     ).expand(context=[{"n": n} for n in range(SYNC_RUNS)])
