@@ -73,14 +73,23 @@ def missing_before(module: str, needs: dict[str, str]) -> Any:
     return __getattr__
 
 
-def get_conf_flag(section: str, key: str, fallback: bool) -> bool:
-    """Read a boolean from Airflow's config (``[operators] default_deferrable`` and the like)."""
+def _conf() -> Any:
     conf: Any
     try:
         from airflow.sdk import conf
     except ImportError:  # 2.11 and 3.0
         from airflow.configuration import conf
-    return bool(conf.getboolean(section, key, fallback=fallback))
+    return conf
+
+
+def get_conf_flag(section: str, key: str, fallback: bool) -> bool:
+    """Read a boolean from Airflow's config (``[operators] default_deferrable`` and the like)."""
+    return bool(_conf().getboolean(section, key, fallback=fallback))
+
+
+def get_conf(section: str, key: str, fallback: str) -> str:
+    """Read a string from Airflow's config (``[cased] async_http_client``)."""
+    return str(_conf().get(section, key, fallback=fallback))
 
 
 def default_deferrable() -> bool:

@@ -5,13 +5,11 @@ is never changed on disk. Each variant names the function it stands in for and
 keeps everything else: the same ``RateGate`` per (event loop, base URL, API
 key), the same ``Attempts`` retry/error policy, the same ``decode_answer``.
 
-``aiohttp``: ``hooks._base.AsyncTransport.send`` over one ``aiohttp.ClientSession``
-per (event loop, base URL) with ``TCPConnector(limit=ASYNC_MAX_CONNECTIONS)``,
-keep-alive ``ASYNC_KEEPALIVE_SECONDS``, instead of the shared httpx client.
-Needs aiohttp, which the anchor venv has (dbt Cloud depends on it).
+``httpx``: the async client the provider falls back to when aiohttp is not installed
+(``[cased] async_http_client = httpx``), beside today's default, aiohttp.
 
-``conns2``: ``hooks._base.ASYNC_MAX_CONNECTIONS = 2`` (httpx kept): fewer pooled
-connections for httpcore to rescan on every request.
+``conns2``: ``hooks._base.ASYNC_MAX_CONNECTIONS = 2``: fewer pooled connections for the
+client to rescan on every request.
 
 ``cadence``: ``_shared_poll.WorkflowRunsPoll._loop`` starts a poll every interval
 (sleeping the interval minus the poll's own duration) instead of sleeping a full
@@ -37,78 +35,11 @@ import weakref
 from typing import Any
 
 
-def _aiohttp() -> None:
-    import aiohttp
+def _httpx() -> None:
+    import os
 
-    from airflow_provider_cased._http import Attempts, Failure, RateGate
-    from airflow_provider_cased.hooks import _base as _transport
-
-    sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]]
-    sessions = weakref.WeakKeyDictionary()
-
-    def shared(base_url: str) -> dict[str, Any]:
-        per_loop = sessions.setdefault(asyncio.get_running_loop(), {})
-        found = per_loop.get(base_url)
-        if found is None:
-            connector = aiohttp.TCPConnector(
-                limit=_transport.ASYNC_MAX_CONNECTIONS,
-                keepalive_timeout=_transport.ASYNC_KEEPALIVE_SECONDS,
-            )
-            found = per_loop[base_url] = {
-                "session": aiohttp.ClientSession(connector=connector),
-                "gates": {},
-            }
-        return found
-
-    def classify(exc: BaseException) -> Failure | None:
-        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
-            return Failure.NOT_SENT
-        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
-            return Failure.NO_ANSWER
-        return None
-
-    async def send(self: Any, request: Any, *, retry: bool = True) -> Any:
-        client = shared(self.config.base_url)
-        session: aiohttp.ClientSession = client["session"]
-        attempts = Attempts(self.config, request, self.log, retry=retry)
-        timeout = aiohttp.ClientTimeout(
-            sock_read=self.config.read_timeout_for(request.endpoint),
-            sock_connect=self.config.connect_timeout,
-        )
-        gate = client["gates"].setdefault(self.config.api_key, RateGate())
-        while True:
-            wait = gate.admit(time.monotonic())
-            if wait > 0:
-                gate.waiting += 1
-                try:
-                    while wait > 0:
-                        await asyncio.sleep(wait)
-                        wait = gate.admit(time.monotonic())
-                finally:
-                    gate.waiting -= 1
-            try:
-                async with session.request(
-                    request.method,
-                    self.config.url(request.path),
-                    params=request.params or None,
-                    json=request.json,
-                    headers=self._headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                ) as answer:
-                    body = await answer.read()
-                    status, headers = answer.status, answer.headers
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                delay = attempts.failed(classify(exc), exc)
-            else:
-                gate.observe(status, headers, time.monotonic(), self.log, self.config.base_url)
-                retry_in = attempts.answered(status, headers, body)
-                if retry_in is None:
-                    return attempts.decoded(status, headers, body)
-                delay = retry_in
-            await asyncio.sleep(delay)
-
-    _transport.AsyncTransport.send = send  # type: ignore[method-assign]
+    # The async client the provider falls back to without aiohttp (`[cased] async_http_client`).
+    os.environ["AIRFLOW__CASED__ASYNC_HTTP_CLIENT"] = "httpx"
 
 
 def _conns2() -> None:
@@ -186,7 +117,7 @@ def _sharedconfig() -> None:
 
 
 VARIANTS = {
-    "aiohttp": _aiohttp,
+    "httpx": _httpx,
     "conns2": _conns2,
     "cadence": _cadence,
     "changes": _changes,

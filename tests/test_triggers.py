@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
 from airflow_provider_cased.testing import Fault
@@ -132,32 +133,38 @@ def test_many_triggers_share_a_few_connections(emulator):
     assert emulator.connections_opened - before <= 8
 
 
-def test_triggers_starting_together_build_one_client_off_the_event_loop(emulator):
-    from airflow_provider_cased.hooks._base import SharedAsyncClient, shared_async_client
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+def test_triggers_starting_together_build_one_client_off_the_event_loop(
+    emulator, monkeypatch, client
+):
+    """The blocking part (config, library import, TLS context) runs in a worker thread."""
+    from airflow_provider_cased.hooks import _base
 
+    monkeypatch.setenv("AIRFLOW__CASED__ASYNC_HTTP_CLIENT", client)
     config = CasedHook().config
-    built_on: list[int] = []
-    original_init = SharedAsyncClient.__init__
+    blocking_on: list[int] = []
+    choose = _base.async_client_choice
 
-    def recording_init(self):
+    def recording_choice() -> str:
         import threading
 
-        built_on.append(threading.get_ident())
-        original_init(self)
+        blocking_on.append(threading.get_ident())
+        return choose()
+
+    monkeypatch.setattr(_base, "async_client_choice", recording_choice)
 
     async def many_at_once():
         import threading
 
-        SharedAsyncClient.__init__ = recording_init
-        try:
-            clients = await asyncio.gather(*(shared_async_client(config) for _ in range(50)))
-        finally:
-            SharedAsyncClient.__init__ = original_init
+        clients = await asyncio.gather(*(_base.shared_async_client(config) for _ in range(50)))
         return clients, threading.get_ident()
 
     clients, loop_thread = asyncio.run(many_at_once())
     assert len({id(c) for c in clients}) == 1
-    assert len(built_on) == 1 and built_on[0] != loop_thread
+    assert clients[0].client.name == client
+    assert len(blocking_on) == 1 and blocking_on[0] != loop_thread
+    # Closed when its loop ended (an aiohttp session left open logs an error).
+    assert clients[0].client.closed
 
 
 def test_polls_far_apart_reuse_the_idle_connection(emulator):
@@ -456,3 +463,70 @@ def test_warn_after_names_the_run_and_its_link_once(emulator, logs):
     assert event["status"] == "success"
     assert logs.count("past warn_after=0 s") == 1
     assert f"{emulator.url}/agents/{run['session_id']}" in logs()
+
+
+# -- both async clients (aiohttp when installed, httpx otherwise) fail and retry alike -----
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def async_client(request, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CASED__ASYNC_HTTP_CLIENT", request.param)
+    return request.param
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_async_clients_retry_gets_through_drops_timeouts_and_503s(emulator, async_client):
+    run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
+    emulator.inject(Fault(method="GET", drop=True))
+    emulator.inject(Fault(method="GET", delay=2.5))  # request_timeout is 2 s
+    emulator.inject(Fault(method="GET", status=503, headers={"Retry-After": "0"}))
+    answer = asyncio.run(CasedHook().a_get_workflow_run("wf_weekly_cost_review", run["id"]))
+    assert answer["id"] == run["id"]
+    assert len(emulator.requests_to("GET", "/api/v1/workflows/")) == 4
+
+
+@pytest.mark.usefixtures("fast_retries")
+@pytest.mark.parametrize(
+    "fault",  # a new Fault per test: an injected one counts its uses
+    [{"lost_answer": True, "drop": True}, {"lost_answer": True, "delay": 2.5}, {"status": 503}],
+)
+def test_async_clients_never_repeat_a_post_the_server_may_have_acted_on(
+    emulator, async_client, fault
+):
+    emulator.inject(Fault(method="POST", path="/api/v1/deployments/", **fault))
+    with pytest.raises(CasedApiError):
+        asyncio.run(CasedHook().a_notify_deployment("deploy"))
+    assert len(emulator.requests_to("POST", "/api/v1/deployments/")) == 1
+
+
+def test_async_clients_retry_a_post_that_never_connected(async_client, logs, set_connection):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_connection(
+        "cased_down",
+        f"http://127.0.0.1:{port}",
+        password="sk_hidden",
+        extra={"retry_delay": 0.01, "retry_limit": 2},
+    )
+    with pytest.raises(CasedApiError, match="could not reach") as error:
+        asyncio.run(CasedHook("cased_down").a_notify_deployment("deploy"))
+    assert error.value.status_code is None and "cased_down" in str(error.value)
+    assert logs.count("could not connect") == 2 and "sk_hidden" not in logs()
+
+
+def test_async_clients_do_not_follow_redirects(emulator, async_client):
+    emulator.inject(
+        Fault(method="GET", status=301, headers={"Location": "https://elsewhere.example/"})
+    )
+    with pytest.raises(CasedApiError, match="redirected"):
+        asyncio.run(CasedHook().a_get_workflow_run("wf_weekly_cost_review", "r_1"))
+    assert len(emulator.requests) == 1
+
+
+def test_unknown_async_client_setting_is_named(emulator, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CASED__ASYNC_HTTP_CLIENT", "curl")
+    with pytest.raises(CasedInputError, match=r"async_http_client.*'curl'"):
+        asyncio.run(CasedHook().a_get_workflow_run("wf_weekly_cost_review", "r_1"))

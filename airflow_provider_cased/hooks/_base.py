@@ -37,7 +37,7 @@ from airflow_provider_cased._http import (
     RateGate,
     build_request,
 )
-from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseHook, aget_connection
+from airflow_provider_cased.compat import AIRFLOW_VERSION, BaseHook, aget_connection, get_conf
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 
 if TYPE_CHECKING:
@@ -169,16 +169,6 @@ def classify_requests_error(exc: BaseException) -> Failure | None:
     return None
 
 
-def classify_httpx_error(exc: BaseException) -> Failure | None:
-    import httpx
-
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-        return Failure.NOT_SENT
-    if isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)):
-        return Failure.NO_ANSWER
-    return None
-
-
 # One budget per API (base URL) and organisation (API key) for every hook of this process.
 _sync_gates: dict[tuple[str, str], RateGate] = {}
 _sync_gates_lock = threading.Lock()
@@ -242,18 +232,18 @@ class SyncTransport:
             self._session = None
 
 
-class SharedAsyncClient:
-    """An httpx client and a gate that lets at most as many requests in as it has connections.
+class HttpxClient:
+    """The async client over httpx, an Airflow dependency: always there, the fallback."""
 
-    httpcore's pool gets slower the more requests queue inside it (it rescans the
-    queue on every change), so waiting requests queue here on a semaphore instead.
-    """
+    name = "httpx"
 
     def __init__(self) -> None:
         import httpx
 
-        # Builds the TLS context (reads the CA bundle): tens of milliseconds of
-        # blocking I/O, which is why it runs in a worker thread, never on the loop.
+        self._httpx = httpx
+        self.errors: tuple[type[BaseException], ...] = (httpx.HTTPError,)
+        # Builds the TLS context (reads the CA bundle): blocking I/O, so the caller
+        # runs this in a worker thread, never on the loop.
         self.client = httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=ASYNC_MAX_CONNECTIONS,
@@ -262,9 +252,152 @@ class SharedAsyncClient:
             ),
             follow_redirects=False,
         )
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.client.is_closed)
+
+    async def request(
+        self, request: ApiRequest, url: str, headers: dict[str, str], connect: float, read: float
+    ) -> tuple[int, Any, bytes]:
+        # Waiting for a free pooled connection is normal under load: allow it the read timeout.
+        timeout = self._httpx.Timeout(read, connect=connect, pool=read)
+        answer = await self.client.request(
+            request.method,
+            url,
+            params=request.params or None,
+            json=request.json,
+            headers=headers,
+            timeout=timeout,
+        )
+        return answer.status_code, answer.headers, answer.content
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        httpx = self._httpx
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return Failure.NOT_SENT
+        if isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)):
+            return Failure.NO_ANSWER
+        return None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class AiohttpClient:
+    """The async client over aiohttp, when it is installed: a poll costs about a third of
+    httpx's CPU (``benchmarks/README.md``, finding 6), which is what bounds how many
+    case.dev executions one triggerer can watch."""
+
+    name = "aiohttp"
+
+    def __init__(self) -> None:
+        # On the event loop (an aiohttp session belongs to one); importing aiohttp, which
+        # builds its TLS context, was done in a worker thread before.
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self.errors = (aiohttp.ClientError, asyncio.TimeoutError)
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=ASYNC_MAX_CONNECTIONS, keepalive_timeout=ASYNC_KEEPALIVE_SECONDS
+            ),
+            # Proxies from the environment, as requests and httpx do.
+            trust_env=True,
+        )
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.session.closed)
+
+    async def request(
+        self, request: ApiRequest, url: str, headers: dict[str, str], connect: float, read: float
+    ) -> tuple[int, Any, bytes]:
+        # `connect` includes waiting for a pooled connection, as httpx's `pool` does.
+        timeout = self._aiohttp.ClientTimeout(
+            total=None, connect=connect + read, sock_connect=connect, sock_read=read
+        )
+        async with self.session.request(
+            request.method,
+            url,
+            params=request.params or None,
+            json=request.json,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+        ) as answer:
+            return answer.status, answer.headers, await answer.read()
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        aiohttp = self._aiohttp
+        # Only a failed connect (refused, DNS, TLS handshake, its timeout) proves the
+        # server never saw the request.
+        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+            return Failure.NOT_SENT
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+            return Failure.NO_ANSWER
+        return None
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+def async_client_choice() -> str:
+    """``[cased] async_http_client``: ``auto`` (aiohttp if installed, else httpx), ``aiohttp``
+    or ``httpx``."""
+    choice = get_conf("cased", "async_http_client", "auto").strip().lower()
+    if choice not in ("auto", "aiohttp", "httpx"):
+        raise CasedInputError(
+            f"[cased] async_http_client must be auto, aiohttp or httpx; got {choice!r}"
+        )
+    return choice
+
+
+def _aiohttp_importable(choice: str) -> bool:
+    if choice == "httpx":
+        return False
+    try:
+        import aiohttp
+
+        # 3.10 added ConnectionTimeoutError: it tells a request never sent from one unanswered.
+        if hasattr(aiohttp, "ConnectionTimeoutError"):
+            return True
+    except ImportError:
+        pass
+    if choice == "aiohttp":
+        raise CasedInputError(
+            "[cased] async_http_client is aiohttp, but aiohttp >= 3.10 is not installed: "
+            "pip install 'airflow-provider-cased[aiohttp]'"
+        )
+    return False
+
+
+class SharedAsyncClient:
+    """An HTTP client and a gate that lets at most as many requests in as it has connections.
+
+    Client pools get slower the more requests queue inside them (httpcore rescans its
+    queue on every change), so waiting requests queue here on a semaphore instead.
+    """
+
+    def __init__(self, client: HttpxClient | AiohttpClient) -> None:
+        self.client = client
         self.slots = asyncio.Semaphore(ASYNC_MAX_CONNECTIONS)
         # One budget per organisation (API key) using this base URL.
         self.gates: dict[str, RateGate] = {}
+        self._closer: AsyncIterator[None] | None = None
+
+    async def close_with_loop(self) -> None:
+        """Close the client when its event loop ends (``asyncio.run`` and the triggerer
+        finalise async generators then); an aiohttp session left open logs an error."""
+
+        async def closer() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await self.client.aclose()
+
+        self._closer = closer()  # held, or it would be finalised (and close) at once
+        await self._closer.__anext__()
 
 
 # One client per (event loop, base URL): every trigger of a triggerer shares its
@@ -276,14 +409,23 @@ _async_clients: weakref.WeakKeyDictionary[
 _async_clients = weakref.WeakKeyDictionary()
 
 
+async def _open_shared_client() -> SharedAsyncClient:
+    # Reading the config, importing a client library and building a TLS context are
+    # blocking I/O (tens of milliseconds): worker thread, never the loop.
+    if await asyncio.to_thread(lambda: _aiohttp_importable(async_client_choice())):
+        shared = SharedAsyncClient(AiohttpClient())
+    else:
+        shared = SharedAsyncClient(await asyncio.to_thread(HttpxClient))
+    await shared.close_with_loop()
+    return shared
+
+
 async def shared_async_client(config: ClientConfig) -> SharedAsyncClient:
     loop = asyncio.get_running_loop()
     clients = _async_clients.setdefault(loop, {})
     pending = clients.get(config.base_url)
     if pending is None or _unusable(pending):
-        pending = clients[config.base_url] = asyncio.ensure_future(
-            asyncio.to_thread(SharedAsyncClient)
-        )
+        pending = clients[config.base_url] = asyncio.ensure_future(_open_shared_client())
     # Shielded: one trigger being cancelled must not cancel the client others await.
     return await asyncio.shield(pending)
 
@@ -291,9 +433,7 @@ async def shared_async_client(config: ClientConfig) -> SharedAsyncClient:
 def _unusable(pending: asyncio.Future[SharedAsyncClient]) -> bool:
     if not pending.done():
         return False
-    return (
-        pending.cancelled() or pending.exception() is not None or pending.result().client.is_closed
-    )
+    return pending.cancelled() or pending.exception() is not None or pending.result().client.closed
 
 
 class AsyncTransport:
@@ -305,16 +445,12 @@ class AsyncTransport:
         self._headers = config.headers()
 
     async def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
-        import httpx
-
         shared = await shared_async_client(self.config)
+        client = shared.client
         gate = shared.gates.setdefault(self.config.api_key, RateGate())
         attempts = Attempts(self.config, request, self.log, retry=retry, gate=gate)
+        url = self.config.url(request.path)
         read_timeout = self.config.read_timeout_for(request.endpoint)
-        # Waiting for a free pooled connection is normal under load: allow it the read timeout.
-        timeout = httpx.Timeout(
-            read_timeout, connect=self.config.connect_timeout, pool=read_timeout
-        )
         while True:
             try:
                 async with shared.slots:
@@ -322,20 +458,15 @@ class AsyncTransport:
                     # this request queued for one still holds it back.
                     for wait in gate.waits():
                         await asyncio.sleep(wait)
-                    answer = await shared.client.request(
-                        request.method,
-                        self.config.url(request.path),
-                        params=request.params or None,
-                        json=request.json,
-                        headers=self._headers,
-                        timeout=timeout,
+                    status, headers, body = await client.request(
+                        request, url, self._headers, self.config.connect_timeout, read_timeout
                     )
-            except httpx.HTTPError as exc:
-                delay = attempts.failed(classify_httpx_error(exc), exc)
+            except client.errors as exc:
+                delay = attempts.failed(client.classify(exc), exc)
             else:
-                retry_in = attempts.answered(answer.status_code, answer.headers, answer.content)
+                retry_in = attempts.answered(status, headers, body)
                 if retry_in is None:
-                    return attempts.decoded(answer.status_code, answer.headers, answer.content)
+                    return attempts.decoded(status, headers, body)
                 delay = retry_in
             await asyncio.sleep(delay)
 
