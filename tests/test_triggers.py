@@ -530,3 +530,16 @@ def test_unknown_async_client_setting_is_named(emulator, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CASED__ASYNC_HTTP_CLIENT", "curl")
     with pytest.raises(CasedInputError, match=r"async_http_client.*'curl'"):
         asyncio.run(CasedHook().a_get_workflow_run("wf_weekly_cost_review", "r_1"))
+
+
+def test_the_proxy_comes_from_the_environment(monkeypatch):
+    from airflow_provider_cased.hooks._base import env_proxy
+
+    for name in ("https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_proxy("https://app.cased.com") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "cased.internal.example")
+    assert env_proxy("https://app.cased.com") == "http://proxy.internal:3128"
+    assert env_proxy("https://cased.internal.example") is None
+    assert env_proxy("http://127.0.0.1:8080") is None  # no HTTP_PROXY set
