@@ -44,6 +44,12 @@ def test_stored_names_are_pinned():
     assert exec_path == "airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger"
     assert set(exec_kwargs) == {"execution_id", *common}
     assert (WORKFLOW_RUN.trigger_path, ACTION_EXECUTION.trigger_path) == (run_path, exec_path)
+    from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
+
+    session_path, session_kwargs = CasedAgentSessionTrigger("s", "c", 2, None).serialize()
+    assert session_path == "airflow_provider_cased.triggers.cased.CasedAgentSessionTrigger"
+    assert set(session_kwargs) == {"session_id", *common}
+    assert AGENT_SESSION.trigger_path == session_path
     assert _start_once.RUN_STATE_KEY == "cased_workflow_run"
     assert _start_once.EXECUTION_STATE_KEY == "casedev_execution"
     assert _start_once.SESSION_STATE_KEY == "cased_agent_session"
