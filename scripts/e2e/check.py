@@ -217,14 +217,22 @@ class Services:
                     os.kill(member, signal.SIGKILL)
         return time.monotonic() - began
 
-    def start(self, name: str, command: list[str], log: Path, record: Path) -> int:
-        """Start ``command`` as ``name`` again: own session, output appended to ``log``.
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        log: Path,
+        record: Path,
+        env: dict[str, str] | None = None,
+    ) -> int:
+        """Start ``command`` as ``name`` (again): own session, output appended to ``log``.
 
-        Its pid goes to ``record`` at once, so scripts/e2e.sh stops it whatever happens.
+        Its pid goes to ``record`` at once, so the shell script's cleanup stops it
+        whatever happens.
         """
         with log.open("ab") as out:
             out.write(
-                f"\n===== restarted by check.py at {time.strftime('%H:%M:%S')} =====\n".encode()
+                f"\n===== started by the e2e driver at {time.strftime('%H:%M:%S')} =====\n".encode()
             )
             out.flush()
             process = subprocess.Popen(
@@ -232,6 +240,7 @@ class Services:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=env,
                 start_new_session=True,
             )
         with record.open("a") as f:
@@ -934,7 +943,9 @@ class EventChecks:
             f"asset events for {events}",
         )
         self.investigated("event 3", run["dag_run_id"], missed)
-        log = self.triggerer_log.read_text(errors="replace").rpartition("restarted by")[2]
+        log = self.triggerer_log.read_text(errors="replace").rpartition(
+            "started by the e2e driver"
+        )[2]
         stored = [line for line in log.splitlines() if "from the stored watermark" in line]
         if stored:
             say(f"    {stored[0][:200]}")

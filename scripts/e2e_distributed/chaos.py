@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -35,7 +34,7 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from check import CheckFailed, Http, Services, login
+from check import CheckFailed, Http, Services, login, session_members
 
 DAG_ID = "cased_load"
 DEFERRED_TASK, EXEC_TASK, SYNC_TASK = "deferred_runs", "async_executions", "sync_runs"
@@ -118,14 +117,7 @@ class Deployment:
 
     def session(self, name: str) -> list[int]:
         """Every process in the service's session (setsid: the session id is its pid)."""
-        sid = self.services.pids[name]
-        out = subprocess.run(["ps", "-e", "-o", "pid=,sid="], capture_output=True, text=True)
-        pids = []
-        for line in out.stdout.splitlines():
-            pid, _, session = line.strip().partition(" ")
-            if session.strip() == str(sid):
-                pids.append(int(pid))
-        return pids
+        return session_members(self.services.pids[name])
 
     def kill(self, name: str) -> int:
         """SIGKILL the whole process tree of a service at once, as a machine dying would."""
@@ -138,20 +130,10 @@ class Deployment:
 
     def start(self, name: str, argv: list[str]) -> None:
         """A replacement service with its own hostname, stopped by the shell's cleanup."""
+        log = self.logs / f"{name}.log"
         env = {**os.environ, "CASED_E2E_HOSTNAME": name}
-        with open(self.logs / f"{name}.log", "wb") as out:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        with open(self.extra, "a") as extra:
-            extra.write(f"{name}:{proc.pid}\n")
-        self.services.pids[name] = proc.pid
-        say(f"started replacement {name} (pid {proc.pid}): {self.logs / (name + '.log')}")
+        pid = self.services.start(name, argv, log, self.extra, env)
+        say(f"started replacement {name} (pid {pid}): {log}")
 
     def start_triggerer(self, name: str) -> None:
         pid_file = str(self.run_dir / f"{name}.pid")
