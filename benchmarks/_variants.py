@@ -11,11 +11,6 @@ key), the same ``Attempts`` retry/error policy, the same ``decode_answer``.
 ``conns2``: ``hooks._base.ASYNC_MAX_CONNECTIONS = 2``: fewer pooled connections for the
 client to rescan on every request.
 
-``cadence``: ``_shared_poll.WorkflowRunsPoll._loop`` starts a poll every interval
-(sleeping the interval minus the poll's own duration) instead of sleeping a full
-interval after each poll ends, and starts each workflow's loop at a random point
-of its first interval, so 100 workflows do not poll in one burst.
-
 ``changes``: ``_shared_poll.WorkflowRunsPoll._poll_once`` publishes a run to its
 watchers only when its status differs from the last one published (and always
 errors), so a trigger whose run is still ``running`` is not woken every interval.
@@ -24,13 +19,13 @@ errors), so a trigger whose run is still ``running`` is not woken every interval
 per event loop (one in-flight look-up shared by every hook of that conn id),
 instead of once per trigger.
 
-Variants combine with ``+``: ``--variant=cadence+changes``.
+Variants combine with ``+``: ``--variant=changes+sharedconfig``. (``cadence``, a poll
+per interval from a random first offset, and ``aiohttp`` were adopted and are gone.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from typing import Any
 
@@ -46,39 +41,6 @@ def _conns2() -> None:
     from airflow_provider_cased.hooks import _base as _transport
 
     _transport.ASYNC_MAX_CONNECTIONS = 2
-
-
-def _cadence() -> None:
-    import random
-
-    from airflow_provider_cased._waiting import trouble_backoff
-    from airflow_provider_cased.exceptions import CasedApiError
-    from airflow_provider_cased.triggers import _shared_poll
-
-    async def _loop(self: Any) -> None:
-        failed_polls = 0
-        first = True
-        while self.watches:
-            interval = min(w.poll_interval for w in self.watches)
-            if first:
-                first = False
-                await asyncio.sleep(random.uniform(0, interval))
-                continue
-            started = time.monotonic()
-            try:
-                await self._poll_once()
-            except Exception as error:
-                for watch in list(self.watches):
-                    watch.publish(error)
-                failed_polls += 1
-                transient = isinstance(error, CasedApiError) and error.transient
-                delay = trouble_backoff(interval, failed_polls, error) if transient else interval
-            else:
-                failed_polls = 0
-                delay = interval
-            await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
-
-    _shared_poll.WorkflowRunsPoll._loop = _loop  # type: ignore[method-assign]
 
 
 def _changes() -> None:
@@ -119,7 +81,6 @@ def _sharedconfig() -> None:
 VARIANTS = {
     "httpx": _httpx,
     "conns2": _conns2,
-    "cadence": _cadence,
     "changes": _changes,
     "sharedconfig": _sharedconfig,
 }

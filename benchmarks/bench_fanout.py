@@ -115,7 +115,7 @@ SCENARIOS = [
             ("peak RSS <= 300 MB", "peak_rss_mb", _le(300.0)),
             ("<= 10 connections", "connections", _le(10)),
         ],
-        variants=["cadence+changes"],
+        variants=["changes"],
         budget_headers=False,
     ),
     Scenario(

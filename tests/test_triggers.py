@@ -499,24 +499,6 @@ def test_async_clients_never_repeat_a_post_the_server_may_have_acted_on(
     assert len(emulator.requests_to("POST", "/api/v1/deployments/")) == 1
 
 
-def test_async_clients_retry_a_post_that_never_connected(async_client, logs, set_connection):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    set_connection(
-        "cased_down",
-        f"http://127.0.0.1:{port}",
-        password="sk_hidden",
-        extra={"retry_delay": 0.01, "retry_limit": 2},
-    )
-    with pytest.raises(CasedApiError, match="could not reach") as error:
-        asyncio.run(CasedHook("cased_down").a_notify_deployment("deploy"))
-    assert error.value.status_code is None and "cased_down" in str(error.value)
-    assert logs.count("could not connect") == 2 and "sk_hidden" not in logs()
-
-
 def test_async_clients_do_not_follow_redirects(emulator, async_client):
     emulator.inject(
         Fault(method="GET", status=301, headers={"Location": "https://elsewhere.example/"})
