@@ -141,3 +141,23 @@ def test_retry_policy_import_names_the_version_where_airflow_lacks_it():
         return
     with pytest.raises(ImportError, match=r"needs Airflow 3\.3"):
         from airflow_provider_cased.retry_policy import CasedRetryPolicy  # noqa: F401
+
+
+@pytest.mark.parametrize("hook_class", [CasedHook, CaseDevHook])
+def test_every_public_hook_method_documents_its_parameters(hook_class):
+    import inspect
+
+    from airflow_provider_cased.hooks._base import ApiHookBase
+
+    ours = {hook_class.__name__, ApiHookBase.__name__}
+    undocumented = {}
+    for name, method in inspect.getmembers(hook_class, inspect.isfunction):
+        if name.startswith("_") or method.__qualname__.split(".")[0] not in ours:
+            continue
+        parameters = inspect.signature(method).parameters.values()
+        named = [p.name for p in parameters if p.name not in ("self", "cls")]
+        doc = inspect.getdoc(method) or ""
+        missing = [p for p in named if f":param {p}:" not in doc]
+        if missing:
+            undocumented[name] = missing
+    assert not undocumented

@@ -607,7 +607,13 @@ class ApiHookBase(BaseHook):
         params: dict[str, Any] | None = None,
         json: Any = None,
     ) -> ApiRequest:
-        """The request for an endpoint; a bad id is an error naming the connection."""
+        """The request for an endpoint; a bad id is an error naming the connection.
+
+        :param endpoint: one of the hook's ``ENDPOINTS``.
+        :param ids: values for the path's ``{placeholders}``, URL-quoted here.
+        :param params: query parameters; None values are left out.
+        :param json: the JSON body.
+        """
         with self.checking_inputs():
             return build_request(endpoint, ids, params=params, json=json)
 
@@ -620,13 +626,34 @@ class ApiHookBase(BaseHook):
         json: Any = None,
         retry: bool = True,
     ) -> Any:
+        """``prepare`` the request, then ``send`` it.
+
+        :param endpoint: one of the hook's ``ENDPOINTS``.
+        :param ids: values for the path's ``{placeholders}``.
+        :param params: query parameters.
+        :param json: the JSON body.
+        :param retry: False: one attempt, however it ends (status polls back off on
+            their own clock instead).
+        :return: the decoded JSON answer.
+        """
         return self.send(self.prepare(endpoint, ids, params=params, json=json), retry=retry)
 
     def send(self, request: ApiRequest, *, retry: bool = True) -> Any:
+        """Send over the hook's kept ``requests`` session, under the retry and rate rules.
+
+        :param request: what ``prepare`` built.
+        :param retry: False: one attempt, however it ends.
+        :return: the decoded JSON answer.
+        """
         return self.transport.send(request, retry=retry)
 
     async def asend(self, request: ApiRequest, *, retry: bool = True) -> Any:
-        """``send`` over the event loop's shared async client (for triggers)."""
+        """``send`` over the event loop's shared async client (for triggers).
+
+        :param request: what ``prepare`` built.
+        :param retry: False: one attempt, however it ends.
+        :return: the decoded JSON answer.
+        """
         if self._async_transport is None:
             self._async_transport = AsyncTransport(await self.aconfig(), self.log)
         return await self._async_transport.send(request, retry=retry)
@@ -638,7 +665,12 @@ class ApiHookBase(BaseHook):
         *,
         params: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated list, page by page (page_size 100), lazily."""
+        """Every item of a paginated list, page by page (page_size 100), lazily.
+
+        :param endpoint: a list endpoint of the hook's ``ENDPOINTS``.
+        :param ids: values for the path's ``{placeholders}``.
+        :param params: filters, sent with every page.
+        """
         # Validate before the first ``next()`` so a bad id fails where the call is made.
         self.prepare(endpoint, ids, params=params)
         return self._pages(endpoint, ids, params or {})
@@ -661,7 +693,13 @@ class ApiHookBase(BaseHook):
         params: dict[str, Any] | None = None,
         retry: bool = True,
     ) -> AsyncIterator[dict[str, Any]]:
-        """``paginate`` for triggers: stop iterating to stop fetching pages."""
+        """``paginate`` for triggers: stop iterating to stop fetching pages.
+
+        :param endpoint: a list endpoint of the hook's ``ENDPOINTS``.
+        :param ids: values for the path's ``{placeholders}``.
+        :param params: filters, sent with every page.
+        :param retry: False: one attempt per page, however it ends.
+        """
         request: ApiRequest | None = self.prepare(
             endpoint, ids, params=self.page_params(params or {})
         )
@@ -674,6 +712,10 @@ class ApiHookBase(BaseHook):
 
     @staticmethod
     def page_params(params: dict[str, Any]) -> dict[str, Any]:
+        """The first page's query.
+
+        :param params: the list's filters.
+        """
         return {**params, "page": 1, "page_size": PAGE_SIZE}
 
     def page_items(self, endpoint: Endpoint, answer: Any) -> list[Any]:
@@ -681,6 +723,9 @@ class ApiHookBase(BaseHook):
 
         Besides the documented key, a ``results`` key (as Cased's own CLI reads some
         lists) and a plain JSON list (one page, all items) are understood.
+
+        :param endpoint: the list endpoint (its ``items_key`` names the list).
+        :param answer: the decoded page.
         """
         if isinstance(answer, list):
             return answer
@@ -704,6 +749,10 @@ class ApiHookBase(BaseHook):
         A ``next`` link on this API's own host is followed as given (whatever its
         paging style); one pointing anywhere else is never sent the API key: the next
         page number is asked of this host instead.
+
+        :param request: the request of the page just read.
+        :param answer: that page, decoded.
+        :param items: its items (an empty page ends the list).
         """
         following = answer.get("next") if isinstance(answer, dict) else None
         if not following or not items:
@@ -719,7 +768,11 @@ class ApiHookBase(BaseHook):
         return ApiRequest(request.endpoint, request.path, {**request.params, "page": page})
 
     def check_connection(self, endpoint: Endpoint) -> tuple[bool, str]:
-        """One cheap authenticated GET; the UI's "Test" button shows the message."""
+        """One cheap authenticated GET; the UI's "Test" button shows the message.
+
+        :param endpoint: the endpoint to read (a list asks for one item).
+        :return: whether it worked, and what to show.
+        """
         try:
             self.request(endpoint, params={"page_size": 1} if endpoint.items_key else None)
         except (CasedApiError, CasedInputError) as exc:

@@ -137,7 +137,12 @@ class CasedHook(ApiHookBase):
             return self.request(ENDPOINTS["notify_deployment"], json=body.json())
 
     async def a_notify_deployment(self, deployment_request: str, **fields: Any) -> dict[str, Any]:
-        """``notify_deployment`` for the triggerer (Deadline Alert callbacks); same arguments."""
+        """``notify_deployment`` for the triggerer (Deadline Alert callbacks).
+
+        :param deployment_request: what was deployed, e.g. "Production deploy v1.2.3".
+        :param fields: the other fields of ``notify_deployment``, by name.
+        :return: the API's answer (``id``, ``status``, ``created_at``).
+        """
         with self.checking_inputs():
             body = DeploymentBody(deployment_request=deployment_request, **fields)
         request = self.prepare(ENDPOINTS["notify_deployment"], json=body.json())
@@ -161,7 +166,12 @@ class CasedHook(ApiHookBase):
     async def a_create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """``create_agent_session`` for the triggerer (Deadline Alert callbacks)."""
+        """``create_agent_session`` for the triggerer (Deadline Alert callbacks).
+
+        :param prompt: the problem or task for the agent.
+        :param context: free-form JSON object handed to the agent.
+        :return: the API's answer (``session_id``, ``url``).
+        """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
         await self.aconfig()
@@ -188,7 +198,12 @@ class CasedHook(ApiHookBase):
         return self.request(endpoint, {"session_id": session_id}, retry=retry)
 
     async def a_get_agent_session(self, session_id: str, *, retry: bool = True) -> dict[str, Any]:
-        """``get_agent_session`` for triggers, over the event loop's shared client."""
+        """``get_agent_session`` for triggers, over the event loop's shared client.
+
+        :param session_id: the session.
+        :param retry: False: one attempt, however it ends (status polls back off on their
+            own clock instead).
+        """
         await self.aconfig()
         request = self.prepare(self._sessions_endpoint("GET", one=True), {"session_id": session_id})
         answer: dict[str, Any] = await self.asend(request, retry=retry)
@@ -308,7 +323,12 @@ class CasedHook(ApiHookBase):
     async def a_list_workflow_runs(
         self, workflow_id: str, *, retry: bool = True
     ) -> AsyncIterator[dict[str, Any]]:
-        """``list_workflow_runs`` for triggers (newest first); stop iterating to stop paging."""
+        """``list_workflow_runs`` for triggers (newest first); stop iterating to stop paging.
+
+        :param workflow_id: the workflow.
+        :param retry: False: one attempt, however it ends (status polls back off on their
+            own clock instead).
+        """
         async for run in self.apaginate(
             ENDPOINTS["list_workflow_runs"], {"workflow_id": workflow_id}, retry=retry
         ):
@@ -333,7 +353,13 @@ class CasedHook(ApiHookBase):
     async def a_get_workflow_run(
         self, workflow_id: str, run_id: str, *, retry: bool = True
     ) -> dict[str, Any]:
-        """``get_workflow_run`` for triggers, over the event loop's shared client."""
+        """``get_workflow_run`` for triggers, over the event loop's shared client.
+
+        :param workflow_id: the workflow the run belongs to.
+        :param run_id: the run.
+        :param retry: False: one attempt, however it ends (status polls back off on their
+            own clock instead).
+        """
         request = self.prepare(
             ENDPOINTS["get_workflow_run"], {"workflow_id": workflow_id, "run_id": run_id}
         )
@@ -362,7 +388,15 @@ class CasedHook(ApiHookBase):
         name_matches: Callable[[str], bool],
         created_since: float | None = None,
     ) -> dict[str, Any] | None:
-        """The newest run whose ``trigger_name`` matches, created at or after ``created_since``."""
+        """The newest run whose ``trigger_name`` matches, created at or after ``created_since``.
+
+        Reads the list only as far as it must: it stops early once the answers prove
+        themselves newest first.
+
+        :param workflow_id: the workflow.
+        :param name_matches: tells whether a run's ``trigger_name`` is one of ours.
+        :param created_since: epoch seconds; older runs are not ours (None: any age).
+        """
         best: tuple[float, dict[str, Any]] | None = None
         previous: float | None = None
         descending = 0  # -1 once the list went up in time: the order is not newest first

@@ -116,7 +116,12 @@ class CaseDevHook(ApiHookBase):
         return self.request(ENDPOINTS["get_execution"], {"execution_id": execution_id}, retry=retry)
 
     async def a_get_execution(self, execution_id: str, *, retry: bool = True) -> dict[str, Any]:
-        """``get_execution`` for triggers, over the event loop's shared client."""
+        """``get_execution`` for triggers, over the event loop's shared client.
+
+        :param execution_id: the execution.
+        :param retry: False: one attempt, however it ends (status polls back off on their
+            own clock instead).
+        """
         request = self.prepare(ENDPOINTS["get_execution"], {"execution_id": execution_id})
         answer: dict[str, Any] = await self.asend(request, retry=retry)
         return answer
