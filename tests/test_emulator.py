@@ -21,69 +21,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from emulator_http import KEY, Client, call
 
 from airflow_provider_cased.testing import Emulator, Fault, RecordedRequest, connection_env
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "emulator-key"
-
-
-class Resp:
-    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Client:
-    """One keep-alive HTTP connection to the emulator."""
-
-    def __init__(self, emu: Emulator, *, context: ssl.SSLContext | None = None) -> None:
-        parts = urlsplit(emu.url)
-        assert parts.hostname and parts.port
-        self.conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            self.conn = http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=5, context=context
-            )
-        else:
-            self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        auth: str | None = f"Bearer {KEY}",
-        raw: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Resp:
-        sent = dict(headers or {})
-        if auth is not None:
-            sent["Authorization"] = auth
-        data = raw
-        if data is None and body is not None:
-            data = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
-        self.conn.request(method, path, body=data, headers=sent)
-        resp = self.conn.getresponse()
-        return Resp(resp.status, resp.headers, resp.read())
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def call(emu: Emulator, method: str, path: str, body: Any = None, **kwargs: Any) -> Resp:
-    client = Client(emu)
-    try:
-        return client.call(method, path, body, **kwargs)
-    finally:
-        client.close()
 
 
 def wait_for(predicate: Any, timeout: float = 3.0) -> None:
