@@ -154,11 +154,13 @@ def test_deployments(emu: Emulator) -> None:
     assert r.status == 201
     data = r.json
     assert data["status"] == "running" and data["id"] and data["created_at"].endswith("Z")
-    assert data["deployment_request"] == "Production deploy v1.2.3"
-    assert data["deployment_status"] == "failure" and data["event_metadata"] == {"build": 7}
-    assert emu.deployments[data["id"]]["repository_full_name"] == "acme/web"
+    # What was sent is kept beside the answer (which shows only the documented keys).
+    sent = emu.deployments[data["id"]]
+    assert sent["deployment_request"] == "Production deploy v1.2.3"
+    assert sent["deployment_status"] == "failure" and sent["event_metadata"] == {"build": 7}
+    assert sent["repository_full_name"] == "acme/web"
     defaulted = call(emu, "POST", "/api/v1/deployments/", {"deployment_request": "x"}).json
-    assert defaulted["deployment_status"] == "success"
+    assert emu.deployments[defaulted["id"]]["deployment_status"] == "success"
 
     for bad, field in [
         ({}, "deployment_request"),
@@ -184,7 +186,9 @@ def test_agent_sessions(emu: Emulator, path: str) -> None:
     listing = call(emu, "GET", "/api/v1/agent/sessions/").json
     assert listing["count"] == 1 and listing["sessions"][0]["session_id"] == session["session_id"]
     one = call(emu, "GET", f"/api/v1/agent/sessions/{session['session_id']}/")
-    assert one.status == 200 and one.json["prompt"] == "Why is checkout slow?"
+    assert one.status == 200 and one.json["session_id"] == session["session_id"]
+    kept = emu.agent_sessions[session["session_id"]]
+    assert (kept["prompt"], kept["context"]) == ("Why is checkout slow?", {"env": "prod"})
     assert call(emu, "GET", "/api/v1/agent/sessions/nope/").status == 404
 
 
@@ -253,12 +257,11 @@ def test_workflow_run_progression(emu: Emulator) -> None:
         "session_id",
         "started_at",
         "created_at",
-        "context",
     }
     assert expected <= set(run)
     assert run["status"] == "pending" and run["workflow"] == wf["id"]
     assert (run["workflow_name"], run["trigger_name"]) == ("Quick", "nightly-1")
-    assert run["context"] == {"pr": 7}
+    assert emu.runs[run["id"]]["context"] == {"pr": 7}  # kept, though never answered
     assert run["session_id"] in emu.agent_sessions
 
     path = f"/api/v1/workflows/{wf['id']}/runs/{run['id']}/"
@@ -899,6 +902,32 @@ def test_control_lists_every_run_and_execution(emu: Emulator) -> None:
     later = call(emu, "GET", f"/_emulator/requests?method=POST&since={since}").json
     assert [r["time"] for r in later] == [r["time"] for r in log[2:]]
     assert call(emu, "GET", f"/_emulator/requests?since={time.time() + 60}").json == []
+
+
+def test_control_shows_what_the_answers_leave_out(emu: Emulator) -> None:
+    run = call(emu, "POST", "/api/v1/workflows/wf_deploy_watcher/runs/", {}).json
+    body = {"prompt": "Why?", "context": {"env": "prod"}}
+    started = call(emu, "POST", "/api/v1/agent/sessions/", body).json
+    sessions = call(emu, "GET", "/_emulator/sessions").json
+    assert [
+        (s["session_id"], s["prompt"], s["context"], s["workflow_run_id"]) for s in sessions
+    ] == [
+        (run["session_id"], "Workflow run: Deploy watcher", {}, run["id"]),
+        (started["session_id"], "Why?", {"env": "prod"}, None),
+    ]
+    forced = call(
+        emu, "POST", f"/_emulator/sessions/{started['session_id']}/status", {"status": "x"}
+    )
+    assert forced.json["status"] == "x" and forced.json["prompt"] == "Why?"
+    sent = {"deployment_request": "Deploy v2", "status": "failure", "ref": "refs/heads/main"}
+    deployment = call(emu, "POST", "/api/v1/deployments/", sent).json
+    [kept] = call(emu, "GET", "/_emulator/deployments").json
+    assert kept == {
+        **deployment,
+        "deployment_request": "Deploy v2",
+        "deployment_status": "failure",
+        "ref": "refs/heads/main",
+    }
 
 
 def test_cli_rate_limit_flag(tmp_path: Path) -> None:

@@ -12,6 +12,11 @@ services.
         ...  # point a connection at emu.url with password emu.api_key
         assert emu.requests_to("POST", "/api/v1/workflows/")
 
+Answers carry the keys of the documented examples and nothing more, so a DAG test
+cannot come to rely on a field the real service never sends. What the emulator knows
+beyond them (a run's context, a session's prompt, a deployment's fields) is read from
+the ``Emulator``'s attributes, the ``/_emulator/`` endpoints or the request log.
+
 Run and execution statuses are computed from the clock when they are read
 (no background threads): a run is ``pending`` for the first 20% of its
 ``run_seconds``, then ``running``, then its workflow's ``outcome``. Agent
@@ -31,7 +36,7 @@ let another process drive an emulator started from the command line:
 ``POST runs/{id}/status``, ``POST executions/{id}/status``,
 ``POST sessions/{id}/status``, ``POST switches``,
 ``GET|POST|DELETE rate-limit``, ``GET runs`` (``?workflow=``),
-``GET executions`` (``?action=``).
+``GET executions`` (``?action=``), ``GET sessions``, ``GET deployments``.
 
 Rate-limit mode (``rate_limit=`` requests per second, ``--rate-limit`` on the
 command line, or ``POST /_emulator/rate-limit`` at runtime): API requests
@@ -78,6 +83,29 @@ _SWITCHES = ("runs_oldest_first", "list_key", "cursor_pages", "multi_project")
 # An agent session whose prompt holds this ends "failed" (a failing case for DAG tests).
 SESSION_FAILURE_MARKER = "[fail]"
 _DEFAULT_PAGE_SIZE = 20
+# The keys of the documented answers (shared/api docs); the emulator answers these, no more.
+_DEPLOYMENT_KEYS = ("id", "status", "created_at")
+_SESSION_KEYS = ("session_id", "status", "created_at", "url")
+_WORKFLOW_KEYS = ("id", "name", "agent_name", "description", "status")
+_WORKFLOW_DETAIL_KEYS = (*_WORKFLOW_KEYS, "instruction", "created_at", "updated_at")
+_RUN_KEYS = (
+    "id",
+    "workflow",
+    "workflow_name",
+    "triggered_by",
+    "trigger_name",
+    "status",
+    "session_id",
+    "started_at",
+    "created_at",
+)
+# Reading: a listed run is the started run's keys plus ``ended_at``, as the example shows
+# (``{…run…, "ended_at": "…"}``), without what only the single-run answer adds.
+_RUN_LISTED_KEYS = (*_RUN_KEYS, "ended_at")
+_RUN_DETAIL_KEYS = (*_RUN_LISTED_KEYS, "artifacts", "updated_at")
+# What the emulator's own views (``Emulator.runs``, ``/_emulator/...``) add to the answers.
+_RUN_INSPECTED_KEYS = (*_RUN_DETAIL_KEYS, "context")
+_SESSION_INSPECTED_KEYS = (*_SESSION_KEYS, "prompt", "context", "workflow_run_id")
 _MAX_PAGE_SIZE = 100
 _MAX_BODY = 64 * 1024 * 1024
 _JSON = "application/json"
@@ -264,7 +292,7 @@ class _Run:
     schedule: list[tuple[str, float]] | None
     forced: tuple[str, float] | None = None  # (status, wall time it was forced)
 
-    def view(self, now_mono: float) -> dict[str, Any]:
+    def view(self, now_mono: float, keys: Sequence[str] = _RUN_INSPECTED_KEYS) -> dict[str, Any]:
         created = _iso(self.start_wall)
         if self.forced is not None:
             status, changed = self.forced
@@ -276,7 +304,7 @@ class _Run:
             )
             updated = _iso(self.start_wall + since)
             ended_at = updated if ended else None
-        return {
+        known = {
             "id": self.id,
             "workflow": self.workflow,
             "workflow_name": self.workflow_name,
@@ -291,6 +319,7 @@ class _Run:
             "context": self.context,
             "artifacts": {"session_id": self.session_id},
         }
+        return {key: known[key] for key in keys}
 
 
 @dataclass
@@ -1025,7 +1054,7 @@ class Emulator:
 
     @property
     def runs(self) -> dict[str, dict[str, Any]]:
-        """Every run as the API would show it now."""
+        """Every run as ``GET .../runs/{id}/`` shows it now, plus the ``context`` it was sent."""
         now = time.monotonic()
         with self._state_lock:
             return {k: v.view(now) for k, v in self._runs.items()}
@@ -1039,13 +1068,17 @@ class Emulator:
 
     @property
     def deployments(self) -> dict[str, dict[str, Any]]:
+        """Every deployment event: the answer's fields plus what was sent (``deployment_status``
+        is the ``status`` sent: the answer's ``status`` is the watching session's)."""
         with self._state_lock:
             return {k: dict(v) for k, v in self._deployments.items()}
 
     @property
     def agent_sessions(self) -> dict[str, dict[str, Any]]:
+        """Every agent session as ``GET`` shows it now, plus its ``prompt``, ``context`` and
+        ``workflow_run_id`` (the run that started it, or None)."""
         with self._state_lock:
-            return {k: dict(v) for k, v in self._sessions.items()}
+            return {k: self._session_view(k, _SESSION_INSPECTED_KEYS) for k in self._sessions}
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._state_lock:
@@ -1267,7 +1300,7 @@ class Emulator:
         }
         with self._state_lock:
             self._deployments[deployment["id"]] = deployment
-        return _json_response(201, deployment)
+        return _json_response(201, {key: deployment[key] for key in _DEPLOYMENT_KEYS})
 
     def _new_session(
         self, prompt: str, context: dict[str, Any] | None, run_id: str | None = None
@@ -1280,30 +1313,28 @@ class Emulator:
             "url": f"/agents/{session_id}",
             "prompt": prompt,
             "context": context or {},
+            "workflow_run_id": run_id,
         }
-        if run_id is not None:
-            session["workflow_run_id"] = run_id
         self._sessions[session_id] = session  # caller holds _state_lock
         outcome = "failed" if SESSION_FAILURE_MARKER in prompt else "completed"
         self._session_clock[session_id] = (time.monotonic(), time.time(), outcome)
         return session
 
-    def _session_view(self, session_id: str) -> dict[str, Any]:
+    # Reading: no answer of a session read is documented (only Cased's CLI reads them):
+    # a read shows the documented start answer's keys, its status moving on
+    # created -> agent_running -> completed/failed; a list pages like the other lists.
+    def _session_view(self, session_id: str, keys: Sequence[str] = _SESSION_KEYS) -> dict[str, Any]:
         """A session as Cased's CLI reads it: created -> agent_running -> its outcome,
         over ``run_seconds`` (caller holds _state_lock)."""
         view = dict(self._sessions[session_id])
         forced = self._session_forced.get(session_id)
-        start_mono, start_wall, outcome = self._session_clock[session_id]
+        start_mono, _, outcome = self._session_clock[session_id]
         if forced is not None:
-            view["status"], changed = forced
+            view["status"] = forced[0]
         else:
-            status, since, _ = _progress(
-                time.monotonic() - start_mono, self.run_seconds, outcome, None
-            )
+            status, _, _ = _progress(time.monotonic() - start_mono, self.run_seconds, outcome, None)
             view["status"] = {"pending": "created", "running": "agent_running"}.get(status, status)
-            changed = start_wall + since
-        view["updated_at"] = _iso(changed)
-        return view
+        return {key: view[key] for key in keys}
 
     def set_session_status(self, session_id: str, status: str) -> None:
         """Force an agent session's status (any string) and freeze it. KeyError if unknown."""
@@ -1324,7 +1355,8 @@ class Emulator:
             return _cased_error(400, "context: Expected a JSON object.")
         with self._state_lock:
             session = dict(self._new_session(prompt, context))
-        return _json_response(201, session)
+        # The documented start answer says "active"; reads show the clock's statuses.
+        return _json_response(201, {key: session[key] for key in _SESSION_KEYS})
 
     def _list_sessions(self, call: _Call) -> _Response:
         with self._state_lock:
@@ -1340,23 +1372,11 @@ class Emulator:
 
     @staticmethod
     def _workflow_summary(wf: dict[str, Any]) -> dict[str, Any]:
-        keys = ("id", "name", "agent_name", "description", "status")
-        return {k: wf[k] for k in keys}
+        return {k: wf[k] for k in _WORKFLOW_KEYS}
 
     @staticmethod
     def _workflow_detail(wf: dict[str, Any]) -> dict[str, Any]:
-        keys = (
-            "id",
-            "name",
-            "agent_name",
-            "description",
-            "status",
-            "repository",
-            "instruction",
-            "created_at",
-            "updated_at",
-        )
-        return {k: wf[k] for k in keys}
+        return {k: wf[k] for k in _WORKFLOW_DETAIL_KEYS}
 
     def _list_workflows(self, call: _Call) -> _Response:
         name = call.param("name")
@@ -1423,7 +1443,7 @@ class Emulator:
             )
             self._runs[run_id] = run
             self._runs_by_workflow.setdefault(workflow_id, []).append(run_id)
-            view = run.view(now_mono)
+            view = run.view(now_mono, _RUN_KEYS)
         return _json_response(201, view)
 
     def _list_runs(self, call: _Call, workflow_id: str) -> _Response:
@@ -1440,17 +1460,18 @@ class Emulator:
             if triggered_by is not None:
                 runs = [r for r in runs if r.triggered_by == triggered_by]
             if status is not None:
-                views = [v for v in (r.view(now) for r in runs) if v["status"] == status]
-                return self._paginate(call, views, "workflow_runs", lambda v: v)
+                runs = [r for r in runs if r.view(now, ("status",))["status"] == status]
             # Only the returned page is rendered.
-            return self._paginate(call, runs, "workflow_runs", lambda r: r.view(now))
+            return self._paginate(
+                call, runs, "workflow_runs", lambda r: r.view(now, _RUN_LISTED_KEYS)
+            )
 
     def _get_run(self, call: _Call, workflow_id: str, run_id: str) -> _Response:
         with self._state_lock:
             run = self._runs.get(run_id)
-            view = run.view(time.monotonic()) if run and run.workflow == workflow_id else None
-        if view is None:
-            return _cased_error(404, "Not found.")
+            if run is None or run.workflow != workflow_id:
+                return _cased_error(404, "Not found.")
+            view = run.view(time.monotonic(), _RUN_DETAIL_KEYS)
         return _json_response(200, view)
 
     # ------------------------------------------------------------------ case.dev handlers
@@ -1602,6 +1623,11 @@ class Emulator:
             wanted = parse_qs(query_string).get("action", [None])[0]
             found = [e for e in self.executions.values() if wanted in (None, e["actionId"])]
             return _json_response(200, found)
+        if route == ("GET", "/_emulator/sessions"):
+            # What the API's answers leave out: each session's prompt, context and run.
+            return _json_response(200, list(self.agent_sessions.values()))
+        if route == ("GET", "/_emulator/deployments"):
+            return _json_response(200, list(self.deployments.values()))
         if route == ("POST", "/_emulator/reset"):
             self.reset()
             return _json_response(200, {"status": "reset"})
@@ -1650,8 +1676,7 @@ class Emulator:
                     return _json_response(200, self.get_run(object_id))
                 if match.group(1) == "sessions":
                     self.set_session_status(object_id, status)
-                    with self._state_lock:
-                        return _json_response(200, self._session_view(object_id))
+                    return _json_response(200, self.agent_sessions[object_id])
                 self.set_execution_status(object_id, status)
                 return _json_response(200, self.get_execution(object_id))
             except KeyError:
