@@ -447,6 +447,35 @@ def test_execute_async_and_validation(emu: Emulator) -> None:
     assert r.status == 404 and r.json["error"]["type"] == "not_found"
 
 
+def test_execute_refuses_an_input_over_10_mb_with_413(emu: Emulator) -> None:
+    limit = 10 * 1024 * 1024  # written out: the documented "10 MB", in bytes of the JSON input
+    path = "/actions/v1/action_summarize/execute"
+    overhead = len(json.dumps({"blob": ""}))
+    exactly = json.dumps({"input": {"blob": "x" * (limit - overhead)}}).encode()
+    assert call(emu, "POST", path, raw=exactly).status == 200
+    over = json.dumps({"input": {"blob": "x" * (limit - overhead + 1)}}).encode()
+    r = call(emu, "POST", path, raw=over)
+    assert r.status == 413 and r.json["error"]["type"] == "invalid_request_error"
+    assert str(limit) in r.json["error"]["message"]
+    assert len(emu.executions) == 1  # the refused input started nothing
+    assert "x-ratelimit-remaining-requests" in r.headers
+
+
+def test_bodies_the_services_refuse_unread(emu: Emulator) -> None:
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /actions/v1/action_summarize/execute HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {KEY}\r\nContent-Length: {65 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413 ") and b"Connection: close" in head
+    assert b'"type": "invalid_request_error"' in head
+    # NaN is not JSON: the services' parsers refuse it, so the emulator does.
+    r = call(emu, "POST", "/actions/v1/action_summarize/execute", raw=b'{"input": {"n": NaN}}')
+    assert r.status == 400 and r.json["error"]["message"] == "Invalid JSON body"
+    assert emu.executions == {}
+
+
 # --------------------------------------------------------------------------- faults
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_cased._validation import CASEDEV_MAX_INPUT_BYTES, json_size
 from airflow_provider_cased.testing.server import (
     Api,
     Call,
@@ -272,6 +273,11 @@ class CaseDevApi(Api):
         payload = data.get("input") if data is not None else None
         if not isinstance(payload, dict):
             return self.error(400, "input is required and must be an object")
+        size = json_size(payload)  # measured as the provider measures it before sending
+        if size > CASEDEV_MAX_INPUT_BYTES:
+            return self.error(
+                413, f"input is {size} bytes; the limit is {CASEDEV_MAX_INPUT_BYTES} (10 MB)"
+            )
         webhook_id = data.get("webhook_id") if data is not None else None
         if webhook_id is not None and not isinstance(webhook_id, str):
             return self.error(400, "webhook_id must be a string")

@@ -99,6 +99,11 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: the services' parsers refuse them, so the emulator does.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 # --------------------------------------------------------------------------- public types
 
 
@@ -427,7 +432,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(api.error(status, message))
 
     def _read_body(self, api: Api) -> bytes | None:
-        """The request body, or None after answering 400 for unreadable framing."""
+        """The request body, or None after refusing it (unreadable framing, too large)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(api)
         length = self.headers.get("Content-Length")
@@ -437,8 +442,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             size = int(length)
         except ValueError:
             size = -1
-        if size < 0 or size > _MAX_BODY:
+        if size < 0:
             self._refuse_body(api, 400, "Invalid Content-Length.")
+            return None
+        if size > _MAX_BODY:
+            self._refuse_body(api, 413, "Request body too large.")
             return None
         return self.rfile.read(size) if size else b""
 
@@ -458,7 +466,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 return b"".join(chunks)
             total += size
             if total > _MAX_BODY:
-                self._refuse_body(api, 400, "Body too large.")
+                self._refuse_body(api, 413, "Request body too large.")
                 return None
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
@@ -514,7 +522,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         json_error = False
         if body.strip():
             try:
-                payload = json.loads(body)
+                payload = json.loads(body, parse_constant=_reject_constant)
             except ValueError:
                 json_error = True
         record = RecordedRequest(
