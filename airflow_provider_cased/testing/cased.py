@@ -16,16 +16,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from airflow_provider_cased._validation import DEPLOYMENT_STATUSES, TRIGGERED_BY_VALUES
+from airflow_provider_cased._validation import (
+    DEPLOYMENT_STATUSES,
+    TRIGGERED_BY_VALUES,
+    required_str,
+)
 from airflow_provider_cased.testing.server import (
     Api,
     Call,
-    Emulator,
     Handler,
+    Refusal,
     Response,
     Timeline,
     iso,
     json_response,
+    pick,
     schedule_from,
 )
 
@@ -58,8 +63,71 @@ RUN_DETAIL_KEYS = (*RUN_LISTED_KEYS, "artifacts", "updated_at")
 # What the emulator's own views (``Emulator.runs``, ``/_emulator/...``) add to the answers.
 _RUN_INSPECTED_KEYS = (*RUN_DETAIL_KEYS, "context")
 _SESSION_INSPECTED_KEYS = (*SESSION_KEYS, "prompt", "context", "workflow_run_id")
+# What an emulator starts with, and returns to on reset().
+_SEED_WORKFLOWS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Weekly cost review",
+        "workflow_id": "wf_weekly_cost_review",
+        "description": "Review last week's cloud spend and flag anomalies.",
+    },
+    {
+        "name": "Deploy watcher",
+        "workflow_id": "wf_deploy_watcher",
+        "description": "Watch a deployment and report regressions.",
+        "repository": "acme/web",
+    },
+    {
+        "name": "Flaky migration check",
+        "workflow_id": "wf_flaky_migration_check",
+        "description": "Checks database migrations; always fails in the emulator.",
+        "outcome": "failed",
+    },
+)
 # A session's status as Cased's CLI reads it, for the clock's pending/running.
 _SESSION_STATUS = {"pending": "created", "running": "agent_running"}
+
+
+# ------------------------------------------------------------------ input checks, as Cased words them
+
+
+def _fields(call: Call) -> dict[str, Any]:
+    data = call.object_body()
+    if data is None:
+        raise Refusal(400, "Invalid data. Expected a dictionary.")
+    return data
+
+
+def _required_text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise Refusal(400, f"{name}: This field is required (a non-empty string).")
+    return value
+
+
+def _optional_text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise Refusal(400, f"{name}: Not a valid string.")
+    return value
+
+
+def _choice(data: dict[str, Any], name: str, choices: Sequence[str], default: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise Refusal(400, f'{name}: "{value}" is not a valid choice ({", ".join(choices)}).')
+    return str(value)
+
+
+def _optional_object(data: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise Refusal(400, f"{name}: Expected a JSON object.")
+    return value
+
+
+# ------------------------------------------------------------------ objects
 
 
 @dataclass
@@ -95,7 +163,7 @@ class _Run:
             "artifacts": {"session_id": self.session_id},
             "context": self.context,
         }
-        return {key: known[key] for key in keys}
+        return pick(known, keys)
 
 
 @dataclass
@@ -117,7 +185,7 @@ class _Session:
             "context": self.context,
             "workflow_run_id": self.workflow_run_id,
         }
-        return {key: known[key] for key in keys}
+        return pick(known, keys)
 
 
 class CasedApi(Api):
@@ -132,14 +200,11 @@ class CasedApi(Api):
     throttled = "Request was throttled (rate limit)."
     method_not_allowed = 'Method "{method}" not allowed.'
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._workflows: dict[str, dict[str, Any]] = {}
-        self._runs: dict[str, _Run] = {}
-        self._runs_by_workflow: dict[str, list[str]] = {}
-        self._deployments: dict[str, dict[str, Any]] = {}
-        self._sessions: dict[str, _Session] = {}
-        super().__init__(emulator)
-        self._seed()
+    _workflows: dict[str, dict[str, Any]]
+    _runs: dict[str, _Run]
+    _runs_by_workflow: dict[str, list[str]]  # run ids, oldest first
+    _deployments: dict[str, dict[str, Any]]
+    _sessions: dict[str, _Session]
 
     def route_table(self) -> Iterable[tuple[str, dict[str, Handler]]]:
         sessions = {"POST": self._post_session, "GET": self._list_sessions}
@@ -166,31 +231,10 @@ class CasedApi(Api):
 
     def reset(self) -> None:
         with self.lock:
-            self._workflows.clear()
-            self._runs.clear()
-            self._runs_by_workflow.clear()
-            self._deployments.clear()
-            self._sessions.clear()
-        self._seed()
-
-    def _seed(self) -> None:
-        self.add_workflow(
-            "Weekly cost review",
-            workflow_id="wf_weekly_cost_review",
-            description="Review last week's cloud spend and flag anomalies.",
-        )
-        self.add_workflow(
-            "Deploy watcher",
-            workflow_id="wf_deploy_watcher",
-            description="Watch a deployment and report regressions.",
-            repository="acme/web",
-        )
-        self.add_workflow(
-            "Flaky migration check",
-            workflow_id="wf_flaky_migration_check",
-            description="Checks database migrations; always fails in the emulator.",
-            outcome="failed",
-        )
+            self._workflows, self._runs, self._runs_by_workflow = {}, {}, {}
+            self._deployments, self._sessions = {}, {}
+        for seed in _SEED_WORKFLOWS:
+            self.add_workflow(**seed)
 
     def add_workflow(
         self,
@@ -212,8 +256,7 @@ class CasedApi(Api):
         pairs used instead of pending -> running -> outcome; ``repository``: what the
         list's ``repository`` filter matches (never answered).
         """
-        if not isinstance(name, str) or not name:
-            raise ValueError("name must be a non-empty string")
+        required_str("name", name)
         schedule = schedule_from(statuses)
         now = iso(time.time())
         wf_id = workflow_id or f"wf_{uuid.uuid4().hex}"
@@ -237,49 +280,30 @@ class CasedApi(Api):
         return dict(workflow)
 
     def workflows(self) -> dict[str, dict[str, Any]]:
-        with self.lock:
-            return {k: dict(v) for k, v in self._workflows.items()}
+        return self.snapshot(self._workflows, dict)
 
     def runs(self) -> dict[str, dict[str, Any]]:
         now = time.monotonic()
-        with self.lock:
-            return {k: run.view(_RUN_INSPECTED_KEYS, now) for k, run in self._runs.items()}
+        return self.snapshot(self._runs, lambda run: run.view(_RUN_INSPECTED_KEYS, now))
 
     def deployments(self) -> dict[str, dict[str, Any]]:
-        with self.lock:
-            return {k: dict(v) for k, v in self._deployments.items()}
+        return self.snapshot(self._deployments, dict)
 
     def sessions(self) -> dict[str, dict[str, Any]]:
-        with self.lock:
-            return {k: s.view(_SESSION_INSPECTED_KEYS) for k, s in self._sessions.items()}
+        return self.snapshot(self._sessions, lambda session: session.view(_SESSION_INSPECTED_KEYS))
 
     def force_run(self, run_id: str, status: str) -> None:
-        with self.lock:
-            self._runs[run_id].timeline.force(status)
+        self.force(self._runs, run_id, status)
 
     def force_session(self, session_id: str, status: str) -> None:
-        with self.lock:
-            self._sessions[session_id].timeline.force(status)
+        self.force(self._sessions, session_id, status)
 
     # ------------------------------------------------------------------ deployments
 
     def _post_deployment(self, call: Call) -> Response:
-        data = call.object_body()
-        if data is None:
-            return self.error(400, "Invalid data. Expected a dictionary.")
-        request = data.get("deployment_request")
-        if not isinstance(request, str) or not request.strip():
-            return self.error(
-                400, "deployment_request: This field is required (a non-empty string)."
-            )
-        status = data.get("status")
-        if status is None:
-            status = "success"
-        if status not in DEPLOYMENT_STATUSES:
-            return self.error(
-                400,
-                f'status: "{status}" is not a valid choice ({", ".join(DEPLOYMENT_STATUSES)}).',
-            )
+        data = _fields(call)
+        request = _required_text(data, "deployment_request")
+        status = _choice(data, "status", DEPLOYMENT_STATUSES, "success")
         if self.emulator.multi_project and not data.get("repository_full_name"):
             return json_response(
                 400,
@@ -289,30 +313,20 @@ class CasedApi(Api):
                     ]
                 },
             )
-        sent: dict[str, Any] = {}
-        for name in ("repository_full_name", "external_url", "commit_sha", "commit_message", "ref"):
-            value = data.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                return self.error(400, f"{name}: Not a valid string.")
-            sent[name] = value
-        metadata = data.get("event_metadata")
-        if metadata is not None:
-            if not isinstance(metadata, dict):
-                return self.error(400, "event_metadata: Expected a JSON object.")
-            sent["event_metadata"] = metadata
+        texts = ("repository_full_name", "external_url", "commit_sha", "commit_message", "ref")
+        sent: dict[str, Any] = {name: _optional_text(data, name) for name in texts}
+        sent["event_metadata"] = _optional_object(data, "event_metadata")
         deployment: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "status": "running",  # the watching session's status, as the API answers
             "created_at": iso(time.time()),
             "deployment_request": request,
             "deployment_status": status,  # the requested deploy status (name taken by above)
-            **sent,
+            **{name: value for name, value in sent.items() if value is not None},
         }
         with self.lock:
             self._deployments[deployment["id"]] = deployment
-        return json_response(201, {key: deployment[key] for key in DEPLOYMENT_KEYS})
+        return json_response(201, pick(deployment, DEPLOYMENT_KEYS))
 
     # ------------------------------------------------------------------ agent sessions
 
@@ -332,15 +346,9 @@ class CasedApi(Api):
         return session
 
     def _post_session(self, call: Call) -> Response:
-        data = call.object_body()
-        if data is None:
-            return self.error(400, "Invalid data. Expected a dictionary.")
-        prompt = data.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return self.error(400, "prompt: This field is required (a non-empty string).")
-        context = data.get("context")
-        if context is not None and not isinstance(context, dict):
-            return self.error(400, "context: Expected a JSON object.")
+        data = _fields(call)
+        prompt = _required_text(data, "prompt")
+        context = _optional_object(data, "context")
         with self.lock:
             started = self._new_session(prompt, context).view(SESSION_KEYS)
         # The documented start answer says "active"; reads show the clock's statuses.
@@ -355,12 +363,9 @@ class CasedApi(Api):
         return self._paginate(call, sessions, "sessions")
 
     def _get_session(self, call: Call, session_id: str) -> Response:
-        with self.lock:
-            session = self._sessions.get(session_id)
-            if session is None:
-                return self.error(404, "Not found.")
-            view = session.view(SESSION_KEYS)
-        return json_response(200, view)
+        return self.answer_one(
+            self._sessions, session_id, lambda s: s.view(SESSION_KEYS), "Not found."
+        )
 
     # ------------------------------------------------------------------ workflows
 
@@ -370,7 +375,7 @@ class CasedApi(Api):
         repository = call.param("repository")
         with self.lock:
             selected = [
-                {k: wf[k] for k in WORKFLOW_KEYS}
+                pick(wf, WORKFLOW_KEYS)
                 for wf in self._workflows.values()
                 if (not name or name.casefold() in wf["name"].casefold())
                 and (agent is None or wf["agent_name"] == agent)
@@ -379,34 +384,17 @@ class CasedApi(Api):
         return self._paginate(call, selected, "workflows")
 
     def _get_workflow(self, call: Call, workflow_id: str) -> Response:
-        with self.lock:
-            wf = self._workflows.get(workflow_id)
-            if wf is None:
-                return self.error(404, "Not found.")
-            detail = {k: wf[k] for k in WORKFLOW_DETAIL_KEYS}
-        return json_response(200, detail)
+        return self.answer_one(
+            self._workflows, workflow_id, lambda wf: pick(wf, WORKFLOW_DETAIL_KEYS), "Not found."
+        )
 
     # ------------------------------------------------------------------ workflow runs
 
     def _post_run(self, call: Call, workflow_id: str) -> Response:
-        data = call.object_body()
-        if data is None:
-            return self.error(400, "Invalid data. Expected a dictionary.")
-        triggered_by = data.get("triggered_by")
-        if triggered_by is None:
-            triggered_by = "manual"
-        if triggered_by not in TRIGGERED_BY_VALUES:
-            return self.error(
-                400,
-                f'triggered_by: "{triggered_by}" is not a valid choice '
-                f"({', '.join(TRIGGERED_BY_VALUES)}).",
-            )
-        trigger_name = data.get("trigger_name")
-        if trigger_name is not None and not isinstance(trigger_name, str):
-            return self.error(400, "trigger_name: Not a valid string.")
-        context = data.get("context")
-        if context is not None and not isinstance(context, dict):
-            return self.error(400, "context: Expected a JSON object.")
+        data = _fields(call)
+        triggered_by = _choice(data, "triggered_by", TRIGGERED_BY_VALUES, "manual")
+        trigger_name = _optional_text(data, "trigger_name")
+        context = _optional_object(data, "context")
         with self.lock:
             wf = self._workflows.get(workflow_id)
             if wf is None:
@@ -454,12 +442,13 @@ class CasedApi(Api):
             )
 
     def _get_run(self, call: Call, workflow_id: str, run_id: str) -> Response:
-        with self.lock:
-            run = self._runs.get(run_id)
-            if run is None or run.workflow != workflow_id:
-                return self.error(404, "Not found.")
-            view = run.view(RUN_DETAIL_KEYS, time.monotonic())
-        return json_response(200, view)
+        return self.answer_one(
+            self._runs,
+            run_id,
+            lambda run: run.view(RUN_DETAIL_KEYS, time.monotonic()),
+            "Not found.",
+            where=lambda run: run.workflow == workflow_id,
+        )
 
     # ------------------------------------------------------------------ pagination
 

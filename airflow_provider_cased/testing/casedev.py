@@ -15,16 +15,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_cased._validation import CASEDEV_MAX_INPUT_BYTES, json_size
+from airflow_provider_cased._validation import (
+    CASEDEV_MAX_INPUT_BYTES,
+    json_size,
+    one_of,
+    required_str,
+)
 from airflow_provider_cased.testing.server import (
     Api,
     Call,
-    Emulator,
     Handler,
     Response,
     Timeline,
     iso,
     json_response,
+    pick,
 )
 
 ORGANIZATION_ID = "org_emulator"
@@ -34,6 +39,26 @@ RATE_LIMIT_PER_MINUTE = 10_000
 
 # The keys of the documented answers.
 ACTION_KEYS = ("id", "name", "description", "isActive", "version", "createdAt")
+# What an emulator starts with, and returns to on reset().
+_SEED_ACTIONS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Summarize document",
+        "action_id": "action_summarize",
+        "description": "Summarize a document in a few sentences.",
+    },
+    {
+        "name": "Contract review",
+        "action_id": "action_contract_review",
+        "mode": "async",
+        "description": "Review a contract and list risky clauses.",
+    },
+    {
+        "name": "Broken OCR",
+        "action_id": "action_broken_ocr",
+        "outcome": "failed",
+        "description": "OCR that always fails in the emulator.",
+    },
+)
 # Reading: only the 429 body is documented ({"error": {"message", "type"}}); every error
 # answers in that shape, its type by status (anything else is an invalid request).
 _ERROR_TYPES = {401: "authentication_error", 404: "not_found", 429: "rate_limit_error"}
@@ -118,13 +143,10 @@ class CaseDevApi(Api):
     throttled = "Rate limit exceeded"
     method_not_allowed = "Method {method} not allowed"
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._actions: dict[str, dict[str, Any]] = {}
-        self._executions: dict[str, _Execution] = {}
-        self._window_start = time.monotonic()
-        self._window_count = 0
-        super().__init__(emulator)
-        self._seed()
+    _actions: dict[str, dict[str, Any]]
+    _executions: dict[str, _Execution]
+    _window_start: float  # the per-minute budget's window, as the headers report it
+    _window_count: int
 
     def route_table(self) -> Iterable[tuple[str, dict[str, Handler]]]:
         return [
@@ -158,29 +180,10 @@ class CaseDevApi(Api):
 
     def reset(self) -> None:
         with self.lock:
-            self._actions.clear()
-            self._executions.clear()
+            self._actions, self._executions = {}, {}
             self._window_start, self._window_count = time.monotonic(), 0
-        self._seed()
-
-    def _seed(self) -> None:
-        self.add_action(
-            "Summarize document",
-            action_id="action_summarize",
-            description="Summarize a document in a few sentences.",
-        )
-        self.add_action(
-            "Contract review",
-            action_id="action_contract_review",
-            mode="async",
-            description="Review a contract and list risky clauses.",
-        )
-        self.add_action(
-            "Broken OCR",
-            action_id="action_broken_ocr",
-            outcome="failed",
-            description="OCR that always fails in the emulator.",
-        )
+        for seed in _SEED_ACTIONS:
+            self.add_action(**seed)
 
     def add_action(
         self,
@@ -202,10 +205,8 @@ class CaseDevApi(Api):
         (``currentStep``/``totalSteps`` while running, one ``stepResults`` entry each).
         ``output``: what a completed execution gives (default: the input echoed).
         """
-        if mode not in ("sync", "async"):
-            raise ValueError("mode must be 'sync' or 'async'")
-        if not isinstance(name, str) or not name:
-            raise ValueError("name must be a non-empty string")
+        one_of("mode", mode, ("sync", "async"))
+        required_str("name", name)
         act_id = action_id or f"action_{uuid.uuid4().hex}"
         action: dict[str, Any] = {
             "id": act_id,
@@ -225,33 +226,27 @@ class CaseDevApi(Api):
         return dict(action)
 
     def actions(self) -> dict[str, dict[str, Any]]:
-        with self.lock:
-            return {k: dict(v) for k, v in self._actions.items()}
+        return self.snapshot(self._actions, dict)
 
     def executions(self) -> dict[str, dict[str, Any]]:
         now = time.monotonic()
-        with self.lock:
-            return {k: v.view(now) for k, v in self._executions.items()}
+        return self.snapshot(self._executions, lambda execution: execution.view(now))
 
     def force_execution(self, execution_id: str, status: str) -> None:
-        with self.lock:
-            self._executions[execution_id].timeline.force(status)
+        self.force(self._executions, execution_id, status)
 
     # ------------------------------------------------------------------ action definitions
 
     def _list_actions(self, call: Call) -> Response:
         with self.lock:
-            data = [{k: a[k] for k in ACTION_KEYS} for a in self._actions.values()]
+            data = [pick(a, ACTION_KEYS) for a in self._actions.values()]
         return json_response(200, {"data": data, "total": len(data)})
 
     # Reading: one action definition has the keys of a listed one.
     def _get_action(self, call: Call, action_id: str) -> Response:
-        with self.lock:
-            action = self._actions.get(action_id)
-            if action is None:
-                return self.error(404, "Action not found")
-            view = {k: action[k] for k in ACTION_KEYS}
-        return json_response(200, view)
+        return self.answer_one(
+            self._actions, action_id, lambda a: pick(a, ACTION_KEYS), "Action not found"
+        )
 
     # Reading: the answer's body is not documented ("may be empty"): 204, no body.
     def _delete_action(self, call: Call, action_id: str) -> Response:
@@ -333,9 +328,9 @@ class CaseDevApi(Api):
         }
 
     def _get_execution(self, call: Call, execution_id: str) -> Response:
-        with self.lock:
-            execution = self._executions.get(execution_id)
-            if execution is None:
-                return self.error(404, "Execution not found")
-            view = execution.view(time.monotonic())
-        return json_response(200, view)
+        return self.answer_one(
+            self._executions,
+            execution_id,
+            lambda e: e.view(time.monotonic()),
+            "Execution not found",
+        )

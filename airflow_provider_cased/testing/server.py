@@ -66,12 +66,12 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import parse_qs, parse_qsl, unquote
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ DEFAULT_API_KEY = "emulator-key"
 _SWITCHES = ("runs_oldest_first", "list_key", "cursor_pages", "multi_project")
 _MAX_BODY = 64 * 1024 * 1024
 _JSON = "application/json"
+_Object = TypeVar("_Object")
 
 
 def iso(ts: float) -> str:
@@ -202,6 +203,11 @@ def json_response(status: int, payload: object) -> Response:
     return Response(status, json.dumps(payload).encode("utf-8"))
 
 
+def pick(known: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """What an answer shows of everything known: the documented keys, in their order."""
+    return {key: known[key] for key in keys}
+
+
 @dataclass
 class Call:
     """An API request, parsed once."""
@@ -230,6 +236,19 @@ class Call:
 Handler = Callable[..., Response]
 
 
+class Refusal(Exception):
+    """Raised by a route to refuse a request: the core answers it in the API's error shape."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Timed(Protocol):
+    timeline: Timeline
+
+
 class Api(abc.ABC):
     """One emulated API as the core serves it.
 
@@ -254,6 +273,7 @@ class Api(abc.ABC):
         self.routes = [
             (_route_pattern(template), handlers) for template, handlers in self.route_table()
         ]
+        self.reset()
 
     @abc.abstractmethod
     def route_table(self) -> Iterable[tuple[str, dict[str, Handler]]]:
@@ -266,11 +286,40 @@ class Api(abc.ABC):
 
     @abc.abstractmethod
     def reset(self) -> None:
-        """Forget every object but the seeded ones."""
+        """Forget every object but the seeded ones (also how the objects first come to be)."""
 
     def answer_headers(self) -> list[tuple[str, str]]:
         """Headers every answer of this API carries outside rate-limit mode."""
         return []
+
+    def snapshot(
+        self, objects: Mapping[str, _Object], show: Callable[[_Object], dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Each of these objects as ``show`` renders it, read under the lock."""
+        with self.lock:
+            return {object_id: show(found) for object_id, found in objects.items()}
+
+    def force(self, objects: Mapping[str, _Timed], object_id: str, status: str) -> None:
+        """Freeze one object's status, whatever the clock says. KeyError if unknown."""
+        with self.lock:
+            objects[object_id].timeline.force(status)
+
+    def answer_one(
+        self,
+        objects: Mapping[str, _Object],
+        object_id: str,
+        show: Callable[[_Object], object],
+        missing: str,
+        where: Callable[[_Object], bool] = lambda found: True,
+    ) -> Response:
+        """200 with one of this API's objects as ``show`` renders it, or 404 ``missing``
+        when there is none with that id (for which ``where`` holds)."""
+        with self.lock:
+            found = objects.get(object_id)
+            if found is None or not where(found):
+                return self.error(404, missing)
+            shown = show(found)
+        return json_response(200, shown)
 
 
 def _route_pattern(template: str) -> re.Pattern[str]:
@@ -958,7 +1007,10 @@ class Emulator:
                 return resp
             if call.json_error:
                 return api.error(400, api.bad_json)
-            return handler(call, *(unquote(g) for g in match.groups()))
+            try:
+                return handler(call, *(unquote(g) for g in match.groups()))
+            except Refusal as refusal:
+                return api.error(refusal.status, refusal.message)
         return api.error(404, api.not_found)
 
     def _authorized(self, call: Call, api: Api) -> bool:
