@@ -87,7 +87,10 @@ _SEED_WORKFLOWS: tuple[dict[str, Any], ...] = (
 _SESSION_STATUS = {"pending": "created", "running": "agent_running"}
 
 
-# ------------------------------------------------------------------ input checks, as Cased words them
+# --------------------------------------------------------------------------- input checks
+
+
+# Each refuses a bad field with Cased's wording (a DRF-style "field: problem" detail).
 
 
 def _fields(call: Call) -> dict[str, Any]:
@@ -127,7 +130,7 @@ def _optional_object(data: dict[str, Any], name: str) -> dict[str, Any] | None:
     return value
 
 
-# ------------------------------------------------------------------ objects
+# --------------------------------------------------------------------------- objects
 
 
 @dataclass

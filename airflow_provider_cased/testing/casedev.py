@@ -271,7 +271,8 @@ class CaseDevApi(Api):
         size = json_size(payload)  # measured as the provider measures it before sending
         if size > CASEDEV_MAX_INPUT_BYTES:
             return self.error(
-                413, f"input is {size} bytes; the limit is {CASEDEV_MAX_INPUT_BYTES} (10 MB)"
+                413,
+                f"input is {size} bytes as JSON; the limit is {CASEDEV_MAX_INPUT_BYTES} (10 MB)",
             )
         webhook_id = data.get("webhook_id") if data is not None else None
         if webhook_id is not None and not isinstance(webhook_id, str):
