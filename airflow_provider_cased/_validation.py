@@ -14,6 +14,10 @@ from typing import Any
 
 DEPLOYMENT_STATUSES = ("pending", "running", "success", "failure", "cancelled")
 TRIGGERED_BY_VALUES = ("manual", "schedule", "event")
+# case.dev refuses an action input over "10 MB", and says no more of how it counts. Reading:
+# 10 MB is 10 * 1024 * 1024 bytes (as body-size limits such as Express's "10mb" count),
+# and an input's size is that of its JSON encoding (see json_size).
+CASEDEV_MAX_INPUT_BYTES = 10 * 1024 * 1024
 
 
 def required_str(field: str, value: Any) -> str:
@@ -42,8 +46,17 @@ def optional_one_of(field: str, value: Any, allowed: Iterable[str]) -> str | Non
     return None if value is None else one_of(field, value, allowed)
 
 
-def json_object(field: str, value: Any, *, required: bool = False) -> dict[str, Any] | None:
-    """A JSON object: a mapping with string keys that ``json.dumps`` accepts."""
+def json_size(value: Any) -> int:
+    """UTF-8 bytes of ``value`` as JSON, written as ``requests`` sends a ``json=`` body
+    (``json.dumps`` defaults). ``ValueError`` for NaN or infinity, which JSON lacks."""
+    return len(json.dumps(value, allow_nan=False).encode("utf-8"))
+
+
+def json_object(
+    field: str, value: Any, *, required: bool = False, max_bytes: int | None = None
+) -> dict[str, Any] | None:
+    """A JSON object: a mapping with string keys that ``json.dumps`` accepts, and at most
+    ``max_bytes`` long as JSON when a limit is given."""
     if value is None:
         if required:
             raise ValueError(f"{field} is required and must be a JSON object (a dict)")
@@ -54,9 +67,14 @@ def json_object(field: str, value: Any, *, required: bool = False) -> dict[str, 
     if bad_keys:
         raise ValueError(f"{field} must have string keys; got {bad_keys[0]!r}")
     try:
-        json.dumps(value, allow_nan=False)
+        size = json_size(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{field} is not JSON-serialisable: {exc}") from None
+    if max_bytes is not None and size > max_bytes:
+        raise ValueError(
+            f"{field} is {size:,} bytes as JSON, over the API's limit of {max_bytes:,} bytes"
+            f" ({max_bytes / 2**20:g} MB)"
+        )
     return dict(value)
 
 
@@ -178,5 +196,7 @@ class SessionBody(RequestBody):
 class ExecuteBody(RequestBody):
     """``POST /actions/v1/{id}/execute``."""
 
-    input: dict[str, Any] = field(metadata=_check(partial(json_object, required=True)))
+    input: dict[str, Any] = field(
+        metadata=_check(partial(json_object, required=True, max_bytes=CASEDEV_MAX_INPUT_BYTES))
+    )
     webhook_id: str | None = field(default=None, metadata=_check(optional_str))

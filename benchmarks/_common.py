@@ -250,9 +250,9 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
 
 _NO_BUDGET_HEADERS = (
     "import sys\n"
-    "from airflow_provider_cased.testing import server\n"
+    "from airflow_provider_cased.testing.casedev import CaseDevApi\n"
     "from airflow_provider_cased.testing.__main__ import main\n"
-    "server.Emulator._rate_limit_headers = lambda self: []\n"
+    "CaseDevApi.answer_headers = lambda self: []\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 

@@ -36,6 +36,8 @@ def main() -> int:
         for required in (
             "airflow_provider_cased/py.typed",
             "airflow_provider_cased/testing/server.py",
+            "airflow_provider_cased/testing/cased.py",
+            "airflow_provider_cased/testing/casedev.py",
         ):
             assert required in names, f"{required} missing from {wheel.name}"
         assert not any(n.startswith(("tests/", "example_dags/")) for n in names), names

@@ -21,69 +21,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from emulator_http import KEY, Client, call
 
 from airflow_provider_cased.testing import Emulator, Fault, RecordedRequest, connection_env
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "emulator-key"
-
-
-class Resp:
-    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Client:
-    """One keep-alive HTTP connection to the emulator."""
-
-    def __init__(self, emu: Emulator, *, context: ssl.SSLContext | None = None) -> None:
-        parts = urlsplit(emu.url)
-        assert parts.hostname and parts.port
-        self.conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            self.conn = http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=5, context=context
-            )
-        else:
-            self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        auth: str | None = f"Bearer {KEY}",
-        raw: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Resp:
-        sent = dict(headers or {})
-        if auth is not None:
-            sent["Authorization"] = auth
-        data = raw
-        if data is None and body is not None:
-            data = json.dumps(body).encode()
-            sent["Content-Type"] = "application/json"
-        self.conn.request(method, path, body=data, headers=sent)
-        resp = self.conn.getresponse()
-        return Resp(resp.status, resp.headers, resp.read())
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def call(emu: Emulator, method: str, path: str, body: Any = None, **kwargs: Any) -> Resp:
-    client = Client(emu)
-    try:
-        return client.call(method, path, body, **kwargs)
-    finally:
-        client.close()
 
 
 def wait_for(predicate: Any, timeout: float = 3.0) -> None:
@@ -212,11 +154,13 @@ def test_deployments(emu: Emulator) -> None:
     assert r.status == 201
     data = r.json
     assert data["status"] == "running" and data["id"] and data["created_at"].endswith("Z")
-    assert data["deployment_request"] == "Production deploy v1.2.3"
-    assert data["deployment_status"] == "failure" and data["event_metadata"] == {"build": 7}
-    assert emu.deployments[data["id"]]["repository_full_name"] == "acme/web"
+    # What was sent is kept beside the answer (which shows only the documented keys).
+    sent = emu.deployments[data["id"]]
+    assert sent["deployment_request"] == "Production deploy v1.2.3"
+    assert sent["deployment_status"] == "failure" and sent["event_metadata"] == {"build": 7}
+    assert sent["repository_full_name"] == "acme/web"
     defaulted = call(emu, "POST", "/api/v1/deployments/", {"deployment_request": "x"}).json
-    assert defaulted["deployment_status"] == "success"
+    assert emu.deployments[defaulted["id"]]["deployment_status"] == "success"
 
     for bad, field in [
         ({}, "deployment_request"),
@@ -242,7 +186,9 @@ def test_agent_sessions(emu: Emulator, path: str) -> None:
     listing = call(emu, "GET", "/api/v1/agent/sessions/").json
     assert listing["count"] == 1 and listing["sessions"][0]["session_id"] == session["session_id"]
     one = call(emu, "GET", f"/api/v1/agent/sessions/{session['session_id']}/")
-    assert one.status == 200 and one.json["prompt"] == "Why is checkout slow?"
+    assert one.status == 200 and one.json["session_id"] == session["session_id"]
+    kept = emu.agent_sessions[session["session_id"]]
+    assert (kept["prompt"], kept["context"]) == ("Why is checkout slow?", {"env": "prod"})
     assert call(emu, "GET", "/api/v1/agent/sessions/nope/").status == 404
 
 
@@ -311,12 +257,11 @@ def test_workflow_run_progression(emu: Emulator) -> None:
         "session_id",
         "started_at",
         "created_at",
-        "context",
     }
     assert expected <= set(run)
     assert run["status"] == "pending" and run["workflow"] == wf["id"]
     assert (run["workflow_name"], run["trigger_name"]) == ("Quick", "nightly-1")
-    assert run["context"] == {"pr": 7}
+    assert emu.runs[run["id"]]["context"] == {"pr": 7}  # kept, though never answered
     assert run["session_id"] in emu.agent_sessions
 
     path = f"/api/v1/workflows/{wf['id']}/runs/{run['id']}/"
@@ -500,6 +445,35 @@ def test_execute_async_and_validation(emu: Emulator) -> None:
     assert call(emu, "POST", "/actions/v1/action_nope/execute", {"input": {}}).status == 404
     r = call(emu, "GET", "/actions/v1/executions/exec_nope")
     assert r.status == 404 and r.json["error"]["type"] == "not_found"
+
+
+def test_execute_refuses_an_input_over_10_mb_with_413(emu: Emulator) -> None:
+    limit = 10 * 1024 * 1024  # written out: the documented "10 MB", in bytes of the JSON input
+    path = "/actions/v1/action_summarize/execute"
+    overhead = len(json.dumps({"blob": ""}))
+    exactly = json.dumps({"input": {"blob": "x" * (limit - overhead)}}).encode()
+    assert call(emu, "POST", path, raw=exactly).status == 200
+    over = json.dumps({"input": {"blob": "x" * (limit - overhead + 1)}}).encode()
+    r = call(emu, "POST", path, raw=over)
+    assert r.status == 413 and r.json["error"]["type"] == "invalid_request_error"
+    assert str(limit) in r.json["error"]["message"]
+    assert len(emu.executions) == 1  # the refused input started nothing
+    assert "x-ratelimit-remaining-requests" in r.headers
+
+
+def test_bodies_the_services_refuse_unread(emu: Emulator) -> None:
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /actions/v1/action_summarize/execute HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {KEY}\r\nContent-Length: {65 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413 ") and b"Connection: close" in head
+    assert b'"type": "invalid_request_error"' in head
+    # NaN is not JSON: the services' parsers refuse it, so the emulator does.
+    r = call(emu, "POST", "/actions/v1/action_summarize/execute", raw=b'{"input": {"n": NaN}}')
+    assert r.status == 400 and r.json["error"]["message"] == "Invalid JSON body"
+    assert emu.executions == {}
 
 
 # --------------------------------------------------------------------------- faults
@@ -957,6 +931,32 @@ def test_control_lists_every_run_and_execution(emu: Emulator) -> None:
     later = call(emu, "GET", f"/_emulator/requests?method=POST&since={since}").json
     assert [r["time"] for r in later] == [r["time"] for r in log[2:]]
     assert call(emu, "GET", f"/_emulator/requests?since={time.time() + 60}").json == []
+
+
+def test_control_shows_what_the_answers_leave_out(emu: Emulator) -> None:
+    run = call(emu, "POST", "/api/v1/workflows/wf_deploy_watcher/runs/", {}).json
+    body = {"prompt": "Why?", "context": {"env": "prod"}}
+    started = call(emu, "POST", "/api/v1/agent/sessions/", body).json
+    sessions = call(emu, "GET", "/_emulator/sessions").json
+    assert [
+        (s["session_id"], s["prompt"], s["context"], s["workflow_run_id"]) for s in sessions
+    ] == [
+        (run["session_id"], "Workflow run: Deploy watcher", {}, run["id"]),
+        (started["session_id"], "Why?", {"env": "prod"}, None),
+    ]
+    forced = call(
+        emu, "POST", f"/_emulator/sessions/{started['session_id']}/status", {"status": "x"}
+    )
+    assert forced.json["status"] == "x" and forced.json["prompt"] == "Why?"
+    sent = {"deployment_request": "Deploy v2", "status": "failure", "ref": "refs/heads/main"}
+    deployment = call(emu, "POST", "/api/v1/deployments/", sent).json
+    [kept] = call(emu, "GET", "/_emulator/deployments").json
+    assert kept == {
+        **deployment,
+        "deployment_request": "Deploy v2",
+        "deployment_status": "failure",
+        "ref": "refs/heads/main",
+    }
 
 
 def test_cli_rate_limit_flag(tmp_path: Path) -> None:

@@ -203,6 +203,21 @@ def test_casedev_bad_inputs_send_nothing(emulator, call, field):
     assert emulator.requests == []
 
 
+def test_execute_action_refuses_an_input_over_10_mb_before_sending(emulator):
+    limit = 10 * 1024 * 1024  # case.dev's documented "10 MB", in bytes of the JSON input
+    overhead = len(json.dumps({"blob": ""}))
+    with pytest.raises(CasedInputError) as error:
+        CaseDevHook().execute_action("action_summarize", {"blob": "x" * (limit - overhead + 1)})
+    message = str(error.value)
+    assert "input is 10,485,761 bytes as JSON" in message
+    assert "limit of 10,485,760 bytes (10 MB)" in message
+    assert "connection 'casedev_default'; no request was sent" in message
+    assert emulator.requests == []
+    # Exactly at the limit, the hook sends it and the emulator (as case.dev) takes it.
+    answer = CaseDevHook().execute_action("action_summarize", {"blob": "x" * (limit - overhead)})
+    assert answer["status"] == "completed"
+
+
 @pytest.mark.parametrize(
     ("extra", "field"),
     [

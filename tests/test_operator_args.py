@@ -67,6 +67,12 @@ def test_templated_values_are_checked_at_run_time_not_parse_time():
             lambda: CaseDevActionOperator(task_id="t", action_id="a", input={}, webhook_id=3),
             "webhook_id",
         ),
+        (
+            lambda: CaseDevActionOperator(
+                task_id="t", action_id="a", input={"blob": "x" * 10 * 1024 * 1024}
+            ),
+            r"input is [\d,]+ bytes as JSON, over the API's limit of 10,485,760 bytes",
+        ),
         (lambda: CasedAgentSessionOperator(task_id="t", prompt=""), "prompt"),
         (
             lambda: CasedDeploymentOperator(task_id="t", deployment_request="d", status="ok"),

@@ -539,13 +539,17 @@ def check_link_rest(
             f"/api/v1/agent/sessions/{quote(session_id)}/",
             headers={"Authorization": f"Token {api_key}"},
         )
+        # Which run a session watches is not in the API's answer: the emulator's own view has it.
+        kept = [
+            s for s in emulator.ok("GET", "/_emulator/sessions") if s["session_id"] == session_id
+        ]
         run_matches = (
-            isinstance(run, dict) and session and session.get("workflow_run_id") == run.get("id")
+            isinstance(run, dict) and kept and kept[0].get("workflow_run_id") == run.get("id")
         )
         checks.expect(
             status == 200 and bool(run_matches),
             "the link's session exists in the emulator and watches the task's workflow run",
-            f"session {status} {session}; task returned {str(run)[:300]}",
+            f"session {status} {session}, kept as {kept}; task returned {str(run)[:300]}",
         )
     return url
 
