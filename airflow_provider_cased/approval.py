@@ -70,7 +70,9 @@ class Approval:
         elif isinstance(timeout, timedelta) and timeout.total_seconds() <= 0:
             raise ValueError(f"approval timeout must be positive, got {timeout!r}")
         if self.message is not None and not isinstance(self.message, str):
-            raise ValueError(f"approval message must be a string, got {type(self.message).__name__}")
+            raise ValueError(
+                f"approval message must be a string, got {type(self.message).__name__}"
+            )
 
     @property
     def timeout_delta(self) -> timedelta | None:

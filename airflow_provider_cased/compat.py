@@ -22,15 +22,17 @@ AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
 
 def _version_tuple(version: str) -> tuple[int, int]:
-    parts = [int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:2]]
-    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+    digits = ["".join(ch for ch in part if ch.isdigit()) for part in version.split(".")[:2]]
+    major, minor = [*(int(d or 0) for d in digits), 0, 0][:2]
+    return major, minor
 
 
 AIRFLOW_VERSION_TUPLE = _version_tuple(AIRFLOW_VERSION)
 
 
 def airflow_at_least(major: int, minor: int) -> bool:
-    return AIRFLOW_VERSION_TUPLE >= (major, minor)
+    return (major, minor) <= AIRFLOW_VERSION_TUPLE
+
 
 if AIRFLOW_V3:
     from airflow.sdk import Asset, BaseNotifier, BaseOperator, BaseOperatorLink, BaseSensorOperator
@@ -164,7 +166,9 @@ class HumanInput:
         kind = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value))
         if kind is None:
             kind = "number" if isinstance(value, (int, float)) else "null"
-        param = Param(value, type=[kind, "null"] if kind != "null" else "null", description=description)
+        param = Param(
+            value, type=[kind, "null"] if kind != "null" else "null", description=description
+        )
         serialize = getattr(param, "serialize", None)
         if callable(serialize):
             return dict(serialize())
@@ -174,9 +178,12 @@ class HumanInput:
 def redact_secrets(value: Any) -> Any:
     """Airflow's secrets masker over a value (sensitive key names, registered secrets), where
     this Airflow exposes it; the value unchanged otherwise."""
-    for module in ("airflow.sdk._shared.secrets_masker", "airflow.sdk.execution_time.secrets_masker"):
+    for module in (
+        "airflow.sdk._shared.secrets_masker",
+        "airflow.sdk.execution_time.secrets_masker",
+    ):
         try:
-            redact = getattr(import_module(module), "redact")
+            redact = import_module(module).redact
         except (ImportError, AttributeError):
             continue
         try:
@@ -206,8 +213,8 @@ __all__ = [
     "BaseOperatorLink",
     "BaseSensorOperator",
     "BaseTrigger",
-    "HumanInput",
     "Context",
+    "HumanInput",
     "TaskInstanceKey",
     "TriggerEvent",
     "aget_connection",

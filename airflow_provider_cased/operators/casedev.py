@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased import _start_once
 from airflow_provider_cased._validation import ExecuteBody, check_parse_time, required_str
+from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
-from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.operators._approval import (
     APPROVE,
     REJECT,
@@ -146,7 +146,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                         {"action_id": self.resolved_action_id},
                         json=body.json(),
                     )
-                    action = self.resolved_action_id + (
+                    shown = self.resolved_action_id + (
                         f" ({self.action_name!r})" if self.action_name else ""
                     )
                     self.ask_before_sending(
@@ -154,8 +154,8 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                         outgoing(
                             hook,
                             request,
-                            f"Execute case.dev action {action}",
-                            {"Action": action},
+                            f"Execute case.dev action {shown}",
+                            {"Action": shown},
                             summarise=("input",),
                         ),
                         hook.config.api_key,
