@@ -229,7 +229,10 @@ mkdir -p "$AIRFLOW_HOME"
 "$PY" -c 'import sys; from airflow_provider_cased.testing.policy import install; install(sys.argv[1])' "$AIRFLOW_HOME"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:$DB_PASSWORD@127.0.0.1:$PG_PORT/airflow"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/example_dags"
+# The example DAGs, plus the DAGs only the e2e runs (a person answers them: check.py).
+mkdir -p "$WORK/dags"
+cp "$ROOT"/example_dags/*.py "$ROOT"/scripts/e2e/dags/*.py "$WORK/dags/"
+export AIRFLOW__CORE__DAGS_FOLDER="$WORK/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 AIRFLOW__CORE__FERNET_KEY="$("$PY" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
 export AIRFLOW__CORE__FERNET_KEY

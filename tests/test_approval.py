@@ -10,6 +10,7 @@ makes), served in process by Airflow's FastAPI app. On 3.3 the task waits in
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from importlib.metadata import version
@@ -74,9 +75,13 @@ def rest_api():
     """Airflow's REST API in process (all users admins, as in a dev deployment)."""
     os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
     from airflow.api_fastapi.app import create_app
+    from airflow.api_fastapi.auth.managers.simple.services.login import SimpleAuthManagerLogin
     from fastapi.testclient import TestClient
 
     with TestClient(create_app(apps="core")) as client:
+        # The token the UI gets in this mode (3.3 also sends it itself; 3.1 does not).
+        token = SimpleAuthManagerLogin.create_token_all_admins()
+        client.headers["Authorization"] = f"Bearer {token}"
         yield client
 
 
@@ -145,11 +150,13 @@ class Reviewer(threading.Thread):
             params={"task_id": self.task_id, "response_received": "false"},
         )
         if got.status_code != 200:  # e.g. SQLite busy while the task writes: ask again
+            print("hitlDetails:", got.status_code, got.text[:300], file=sys.stderr)
             return None
         details = got.json().get("hitl_details") or []
-        waiting = [
-            d for d in details if d["task_instance"]["state"] in ("awaiting_input", "deferred")
-        ]
+        # 3.3: awaiting_input. 3.1-3.2: deferred, or still running while dag.test() runs
+        # the trigger in process.
+        done = ("success", "failed", "skipped", "upstream_failed")
+        waiting = [d for d in details if d["task_instance"]["state"] not in done]
         return waiting[0] if waiting else None
 
     def _run(self) -> None:

@@ -32,6 +32,9 @@ def dag(dag_id: str, **kwargs: Any) -> DAG:
 if airflow_at_least(*APPROVAL_MIN_AIRFLOW):
     from airflow.sdk import task
 
+    # A test that fails to answer must not hang: 3.1-3.2's trigger ends the wait then.
+    SAFETY = Approval(timeout=120)
+
     @task
     def keep(value: Any) -> Any:
         return value
@@ -41,7 +44,7 @@ if airflow_at_least(*APPROVAL_MIN_AIRFLOW):
             task_id="run",
             workflow_id="wf_weekly_cost_review",
             context={"ticket": "{{ params.ticket }}"},
-            require_approval=True,
+            approval=SAFETY,
             **FAST,
         )
 
@@ -57,14 +60,14 @@ if airflow_at_least(*APPROVAL_MIN_AIRFLOW):
 
     with dag("t_approve_session"):
         CasedAgentSessionOperator(
-            task_id="session", prompt="Why did {{ dag.dag_id }} fail?", require_approval=True
+            task_id="session", prompt="Why did {{ dag.dag_id }} fail?", approval=SAFETY
         )
 
     with dag("t_approve_deploy"):
         CasedDeploymentOperator(
             task_id="deploy",
             deployment_request="Production deploy v1.2.3",
-            approval=Approval(assigned_users=["admin"], message="Ship it?"),
+            approval=Approval(assigned_users=["admin"], message="Ship it?", timeout=120),
         )
 
     with dag("t_approve_action"):
@@ -72,7 +75,7 @@ if airflow_at_least(*APPROVAL_MIN_AIRFLOW):
             task_id="act",
             action_id="action_summarize",
             input={"doc": "x" * 10_000, "lang": "en", "pages": list(range(50))},
-            require_approval=True,
+            approval=SAFETY,
             **FAST,
         )
 
@@ -81,7 +84,7 @@ if airflow_at_least(*APPROVAL_MIN_AIRFLOW):
             task_id="act",
             action_id="action_contract_review",
             input={"doc": "contract"},
-            review_output=True,
+            review_output=SAFETY,
             timeout=30,
             **FAST,
         )
