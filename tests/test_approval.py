@@ -78,10 +78,19 @@ def rest_api():
     from airflow.api_fastapi.auth.managers.simple.services.login import SimpleAuthManagerLogin
     from fastapi.testclient import TestClient
 
-    with TestClient(create_app(apps="core")) as client:
-        # The token the UI gets in this mode (3.3 also sends it itself; 3.1 does not).
-        token = SimpleAuthManagerLogin.create_token_all_admins()
-        client.headers["Authorization"] = f"Bearer {token}"
+    class Client(TestClient):
+        def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            # The token the UI gets in this mode (3.3 also lets a request in without it; 3.1
+            # does not), made per request: dag.test() on 3.1 sets up its own in-process
+            # execution API meanwhile, after which an earlier token no longer validates.
+            token = SimpleAuthManagerLogin.create_token_all_admins()
+            kwargs["headers"] = {
+                **(kwargs.get("headers") or {}),
+                "Authorization": f"Bearer {token}",
+            }
+            return super().request(*args, **kwargs)
+
+    with Client(create_app(apps="core")) as client:
         yield client
 
 
@@ -94,10 +103,12 @@ def hitl_trigger_reads_the_db(monkeypatch):
         return
     from airflow.models.hitl import HITLDetail
     from airflow.sdk.api.datamodels._generated import HITLDetailResponse
-    from airflow.utils.session import create_session
+    from airflow import settings
 
     def get_hitl_detail_content_detail(ti_id):
-        with create_session() as session:
+        # A session of its own: the scoped one of this thread may be dag.test()'s, inside a
+        # transaction that still sees the request unanswered.
+        with settings.Session.session_factory() as session:
             detail = session.get(HITLDetail, str(ti_id))
             assert detail is not None
             return HITLDetailResponse(

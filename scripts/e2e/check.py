@@ -985,6 +985,15 @@ class HumanLoop:
             and str((r.get("json") or {}).get("trigger_name", "")).startswith(trigger_name_prefix)
         ]
 
+    def log_folder(self, dag_id: str, run_id: str, task_id: str) -> Path:
+        return (
+            self.args.airflow_home
+            / "logs"
+            / f"dag_id={dag_id}"
+            / f"run_id={run_id}"
+            / f"task_id={task_id}"
+        )
+
     def task_logs(self, dag_id: str, run_id: str, task_id: str) -> str:
         folder = (
             self.args.airflow_home
@@ -1079,6 +1088,17 @@ class HumanLoop:
         name = f"e2e-abandon {run_id}"
         self.ti_in(ABANDON_DAG, run_id, ABANDON_TASK, ("deferred",), f"{ABANDON_DAG} to defer")
         [first] = self.posts(name)
+
+        def trigger_polling() -> bool:
+            # on_kill needs a running trigger: wait until the triggerer has polled the run
+            # (its first poll logs the run's status in the trigger's own log file).
+            folder = self.log_folder(ABANDON_DAG, run_id, ABANDON_TASK)
+            return any(
+                "Workflow run" in f.read_text(errors="replace")
+                for f in folder.glob("attempt=*.log.trigger.*.log")
+            )
+
+        wait_for("the triggerer to run the trigger", trigger_polling, 60, self.services)
         self.api.ok(
             "PATCH", self.ti_path(ABANDON_DAG, run_id, ABANDON_TASK), {"new_state": "failed"}
         )
