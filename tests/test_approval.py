@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from importlib.metadata import version
 from typing import Any
 
@@ -94,35 +95,32 @@ def rest_api():
         yield client
 
 
+# 3.1-3.2: answers handed to the in-process HITLTrigger, by task instance id (see below).
+TRIGGER_ANSWERS: dict[str, dict[str, Any]] = {}
+
+
 @pytest.fixture(autouse=True)
-def hitl_trigger_reads_the_db(monkeypatch):
+def hitl_trigger_answers(monkeypatch):
     """dag.test() on 3.1-3.2 runs HITLTrigger in process, but its in-process supervisor does
     not serve the trigger's ``GetHITLDetailResponse`` ("Unhandled request"; the triggerer's
-    does): read the answer from the metadata DB, as the execution API would."""
+    does), and the run's open SQLite transaction keeps a REST answer from being committed
+    meanwhile. So there the person's answer reaches the trigger through this stand-in for
+    the execution API's answer; on 3.3 it goes through the REST API."""
     if not HAS_HITL or AWAITING_INPUT_STATE:
         return
-    from airflow.models.hitl import HITLDetail
     from airflow.sdk.api.datamodels._generated import HITLDetailResponse
-    from airflow import settings
 
     def get_hitl_detail_content_detail(ti_id):
-        # A session of its own: the scoped one of this thread may be dag.test()'s, inside a
-        # transaction that still sees the request unanswered.
-        with settings.Session.session_factory() as session:
-            detail = session.get(HITLDetail, str(ti_id))
-            assert detail is not None
-            return HITLDetailResponse(
-                response_received=detail.response_received,
-                responded_by_user=detail.responded_by_user,
-                responded_at=detail.responded_at,
-                chosen_options=detail.chosen_options,
-                params_input=detail.params_input or {},
-            )
+        answer = TRIGGER_ANSWERS.get(str(ti_id))
+        if answer is None:
+            return HITLDetailResponse(response_received=False)
+        return HITLDetailResponse(response_received=True, **answer)
 
     monkeypatch.setattr(
         "airflow.providers.standard.triggers.hitl.get_hitl_detail_content_detail",
         get_hitl_detail_content_detail,
     )
+    TRIGGER_ANSWERS.clear()
 
 
 class Reviewer(threading.Thread):
@@ -148,6 +146,7 @@ class Reviewer(threading.Thread):
         self.posts_before_answer: int | None = None
         self.error: BaseException | None = None
         self.dag_run_ended = threading.Event()
+        self.since = datetime.now(timezone.utc) - timedelta(seconds=5)
 
     def run(self) -> None:
         try:
@@ -167,7 +166,13 @@ class Reviewer(threading.Thread):
         # 3.3: awaiting_input. 3.1-3.2: deferred, or still running while dag.test() runs
         # the trigger in process.
         done = ("success", "failed", "skipped", "upstream_failed")
-        waiting = [d for d in details if d["task_instance"]["state"] not in done]
+        waiting = [
+            d
+            for d in details
+            if d["task_instance"]["state"] not in done
+            # not a request of an earlier, interrupted test session
+            and datetime.fromisoformat(d["created_at"].replace("Z", "+00:00")) >= self.since
+        ]
         return waiting[0] if waiting else None
 
     def _run(self) -> None:
@@ -179,10 +184,18 @@ class Reviewer(threading.Thread):
         self.asked = detail
         self.posts_before_answer = len(self.emulator.requests_to("POST", "/"))
         if self.answer is None:
-            if self.sweep_timeouts:
+            if self.sweep_timeouts and AWAITING_INPUT_STATE:
                 self._sweep_until_resumed()
             return
         ti = detail["task_instance"]
+        if not AWAITING_INPUT_STATE:
+            TRIGGER_ANSWERS[str(ti["id"])] = {
+                "chosen_options": self.answer,
+                "params_input": self.params_input or {},
+                "responded_at": datetime.now(timezone.utc),
+                "responded_by_user": {"id": "admin", "name": "admin"},
+            }
+            return
         answered = self.api.patch(
             f"/api/v2/dags/{self.dag_id}/dagRuns/{ti['dag_run_id']}/taskInstances/"
             f"{self.task_id}/{ti['map_index']}/hitlDetails",
