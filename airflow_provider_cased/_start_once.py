@@ -9,6 +9,15 @@
   ``earlier_execution``, ``earlier_session``). Sessions and executions carry no
   label to search by, so before Airflow 3.3 a retry starts them afresh.
 
+Work a person abandoned is never re-attached to (Airflow 3.3): marking a waiting task
+failed or successful, or clearing it, leaves the remote work running (neither API can
+cancel it), so the stored entry gets the one extra state ``abandoned`` and the next try
+starts anew. Who records it: the operator's ``on_kill`` for a wait in a worker; for a
+wait in the triggerer (whose triggers cannot write the task state store), the next try,
+which finds its entry still marked ``deferred`` (handed to the triggerer and never
+resumed: only a person ends a deferred try that way; a triggerer restart does not end
+it, and the trigger's own deadline resumes it with a ``timeout`` event).
+
 Airflow 3.3's ``ResumableJobMixin`` does the state-store half for synchronous
 operators only, and resubmits on any status it does not call active, so an
 undocumented status would start a duplicate: it is not used here.
@@ -40,6 +49,14 @@ CLOCK_SKEW_SECONDS = 60.0
 RUN_STATE_KEY = "cased_workflow_run"
 EXECUTION_STATE_KEY = "casedev_execution"
 SESSION_STATE_KEY = "cased_agent_session"
+STATE_KEYS = {
+    WORKFLOW_RUN.kind: RUN_STATE_KEY,
+    ACTION_EXECUTION.kind: EXECUTION_STATE_KEY,
+    AGENT_SESSION.kind: SESSION_STATE_KEY,
+}
+# The phase of a stored entry (none: started by a try, which may still be waiting on it).
+DEFERRED = "deferred"  # its wait was handed to the triggerer
+ABANDONED = "abandoned"  # a person ended the task while it waited: never re-attach
 
 
 def try_number(context: Context) -> int:
@@ -96,6 +113,8 @@ def earlier_run(
 ) -> dict[str, Any] | None:
     """The run an earlier try of this task instance started, unless it failed."""
     stored = _stored(context, RUN_STATE_KEY)
+    if isinstance(stored, dict) and _abandoned(context, WORKFLOW_RUN, stored, hook.log):
+        return None
     if isinstance(stored, dict) and stored.get("workflow_id") == workflow_id:
         run: dict[str, Any] | None = hook.get_workflow_run(workflow_id, str(stored.get("run_id")))
     elif try_number(context) > 1:
@@ -113,17 +132,19 @@ def earlier_run(
 
 def earlier_execution(hook: CaseDevHook, context: Context) -> dict[str, Any] | None:
     """On Airflow 3.3+: the execution an earlier try started, unless it failed."""
-    execution_id = _stored(context, EXECUTION_STATE_KEY)
-    if not execution_id:
+    entry = _entry(context, EXECUTION_STATE_KEY)
+    if entry is None or _abandoned(context, ACTION_EXECUTION, entry, hook.log):
         return None
+    execution_id = entry["id"]
     return _reattachable(ACTION_EXECUTION, hook.get_execution(str(execution_id)), hook.log)
 
 
 def earlier_session(hook: CasedHook, context: Context) -> dict[str, Any] | None:
     """On Airflow 3.3+: the agent session an earlier try started, unless it failed."""
-    session_id = _stored(context, SESSION_STATE_KEY)
-    if not session_id:
+    entry = _entry(context, SESSION_STATE_KEY)
+    if entry is None or _abandoned(context, AGENT_SESSION, entry, hook.log):
         return None
+    session_id = entry["id"]
     return _reattachable(AGENT_SESSION, hook.get_agent_session(str(session_id)), hook.log)
 
 
@@ -137,6 +158,92 @@ def remember_run(context: Context, workflow_id: str, run_id: str) -> None:
 
 def remember_execution(context: Context, execution_id: str) -> None:
     _store(context, EXECUTION_STATE_KEY, execution_id)
+
+
+def _entry(context: Context, key: str) -> dict[str, Any] | None:
+    """The stored entry as a dict (executions and sessions were stored as a bare id)."""
+    stored = _stored(context, key)
+    if isinstance(stored, str) and stored:
+        return {"id": stored}
+    if isinstance(stored, dict) and (stored.get("id") or stored.get("run_id")):
+        entry = dict(stored)
+        entry.setdefault("id", entry.get("run_id"))
+        return entry
+    return None
+
+
+def _set_phase(context: Context, spec: RemoteSpec, phase: str | None) -> dict[str, Any] | None:
+    key = STATE_KEYS[spec.kind]
+    entry = _entry(context, key)
+    if entry is None:
+        return None
+    if phase is None:
+        entry.pop("phase", None)
+    else:
+        entry["phase"] = phase
+    _store(context, key, entry)
+    return entry
+
+
+def waiting_in_triggerer(context: Context, spec: RemoteSpec, link: str) -> None:
+    """Before deferring: if this try never resumes, a person ended it (see module doc)."""
+    entry = _set_phase(context, spec, DEFERRED)
+    if entry is not None and link:
+        entry["link"] = link
+        _store(context, STATE_KEYS[spec.kind], entry)
+
+
+def resumed(context: Context, spec: RemoteSpec) -> None:
+    """The trigger's event reached the task: the try ended the wait on its own."""
+    _set_phase(context, spec, None)
+
+
+def abandon(
+    context: Context, spec: RemoteSpec, remote_id: str, link: str, log: Any, why: str
+) -> None:
+    """Say which remote work is left running, and (3.3) never re-attach to it."""
+    log.warning(
+        "Abandoned %s %s: %s (%s). It keeps running: neither API can cancel it. A cleared "
+        "or retried task starts a new one.",
+        spec.label,
+        remote_id,
+        link or "no web page",
+        why,
+    )
+    key = STATE_KEYS[spec.kind]
+    entry = _entry(context, key)
+    if entry is not None and str(entry.get("id")) == str(remote_id):
+        entry["phase"] = ABANDONED
+        entry["abandoned_link"] = link
+        _store(context, key, entry)
+
+
+def _abandoned(context: Context, spec: RemoteSpec, stored: dict[str, Any], log: Any) -> bool:
+    """True when an earlier try's work was abandoned by a person (recorded now if the
+    earlier try was still marked as waiting in the triggerer)."""
+    entry = dict(stored)
+    remote_id = entry.get("id") or entry.get("run_id")
+    if entry.get("phase") == DEFERRED:
+        abandon(
+            context,
+            spec,
+            str(remote_id),
+            str(entry.get("link") or ""),
+            log,
+            "an earlier try was ended by a person (marked failed/success or cleared) "
+            "while the triggerer waited on it",
+        )
+        return True
+    if entry.get("phase") == ABANDONED:
+        log.warning(
+            "Not re-attaching to %s %s: a person abandoned it in an earlier try (%s); "
+            "starting a new one",
+            spec.label,
+            remote_id,
+            entry.get("abandoned_link") or "no web page",
+        )
+        return True
+    return False
 
 
 def _dag_run_started(context: Context) -> float | None:

@@ -8,6 +8,7 @@ package imports from this module only, so a move is fixed in one place.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
@@ -19,6 +20,20 @@ BaseEventTrigger: Any = getattr(_trigger_base, "BaseEventTrigger", None)
 
 AIRFLOW_V3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    digits = ["".join(ch for ch in part if ch.isdigit()) for part in version.split(".")[:2]]
+    major, minor = [*(int(d or 0) for d in digits), 0, 0][:2]
+    return major, minor
+
+
+AIRFLOW_VERSION_TUPLE = _version_tuple(AIRFLOW_VERSION)
+
+
+def airflow_at_least(major: int, minor: int) -> bool:
+    return (major, minor) <= AIRFLOW_VERSION_TUPLE
+
+
 if AIRFLOW_V3:
     from airflow.sdk import Asset, BaseNotifier, BaseOperator, BaseOperatorLink, BaseSensorOperator
     from airflow.sdk.execution_time.xcom import XCom
@@ -28,16 +43,22 @@ if AIRFLOW_V3:
     except ImportError:  # 3.0
         from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
     try:
-        from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+        from airflow.sdk.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowSkipException,
+        )
     except ImportError:  # 3.0/3.1 keep them in airflow.exceptions
         from airflow.exceptions import (  # type: ignore[assignment,no-redef]
             AirflowException,
+            AirflowFailException,
             AirflowSkipException,
         )
 else:  # Airflow 2.11
     from airflow.datasets import Dataset as Asset  # type: ignore[assignment,no-redef]
     from airflow.exceptions import (  # type: ignore[assignment,no-redef]
         AirflowException,
+        AirflowFailException,
         AirflowSkipException,
     )
     from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
@@ -118,6 +139,69 @@ def get_task_state_store(context: Context) -> Any | None:
         return None
 
 
+class HumanInput:
+    """Airflow's human-in-the-loop pieces (3.1+, the standard provider's HITL):
+    ``upsert_detail`` writes the request the Required Actions page shows;
+    ``awaiting_input`` is 3.3's ``TaskAwaitingInput`` (park the task: no worker slot,
+    no triggerer), None before 3.3, where ``trigger`` (``HITLTrigger``) waits instead."""
+
+    def __init__(self) -> None:
+        if not airflow_at_least(3, 1):
+            raise ImportError(
+                f"Human-in-the-loop approval needs Airflow 3.1+; this is Airflow {AIRFLOW_VERSION}"
+            )
+        try:
+            from airflow.providers.standard.triggers.hitl import HITLTrigger
+            from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+        except ImportError as exc:  # pragma: no cover - a standard provider without HITL
+            raise ImportError(
+                "Human-in-the-loop approval needs apache-airflow-providers-standard 1.6+ "
+                f"(HITLTrigger): {exc}"
+            ) from exc
+        self.upsert_detail: Any = upsert_hitl_detail
+        self.trigger: Any = HITLTrigger
+        try:
+            from airflow.sdk.exceptions import TaskAwaitingInput
+        except ImportError:  # 3.1/3.2: the triggerer waits for the answer
+            self.awaiting_input: Any = None
+        else:
+            self.awaiting_input = TaskAwaitingInput
+
+    @staticmethod
+    def param(value: Any, description: str) -> dict[str, Any]:
+        """One form field of the request, serialised the way ``HITLTrigger`` reads it back."""
+        from airflow.sdk import Param
+
+        kind = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value))
+        if kind is None:
+            kind = "number" if isinstance(value, (int, float)) else "null"
+        param = Param(
+            value, type=[kind, "null"] if kind != "null" else "null", description=description
+        )
+        serialize = getattr(param, "serialize", None)
+        if callable(serialize):
+            return dict(serialize())
+        return {"value": value, "description": description, "schema": param.schema}
+
+
+def redact_secrets(value: Any) -> Any:
+    """Airflow's secrets masker over a value (sensitive key names, registered secrets), where
+    this Airflow exposes it; the value unchanged otherwise."""
+    for module in (
+        "airflow.sdk._shared.secrets_masker",
+        "airflow.sdk.execution_time.secrets_masker",
+    ):
+        try:
+            redact = import_module(module).redact
+        except (ImportError, AttributeError):
+            continue
+        try:
+            return redact(value)
+        except Exception:  # pragma: no cover - the masker must never break a task
+            return value
+    return value
+
+
 def xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
     """Read back an XCom the task pushed, for extra links (``get_link(operator, *, ti_key)``)."""
     return XCom.get_value(ti_key=ti_key, key=key)
@@ -126,7 +210,9 @@ def xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
 __all__ = [
     "AIRFLOW_V3",
     "AIRFLOW_VERSION",
+    "AIRFLOW_VERSION_TUPLE",
     "AirflowException",
+    "AirflowFailException",
     "AirflowSkipException",
     "Asset",
     "BaseEventTrigger",
@@ -137,12 +223,15 @@ __all__ = [
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
+    "HumanInput",
     "TaskInstanceKey",
     "TriggerEvent",
     "aget_connection",
+    "airflow_at_least",
     "default_deferrable",
     "get_task_state_store",
     "missing_before",
+    "redact_secrets",
     "xcom_value",
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_cased.compat import AirflowException
+from airflow_provider_cased.compat import AirflowException, AirflowFailException
 
 
 class CasedProviderError(AirflowException):
@@ -74,3 +74,8 @@ class CasedRemoteFailure(CasedProviderError):
 
 class CasedTimeoutError(CasedProviderError):
     """Waiting for a remote run or execution went past the task's ``timeout``."""
+
+
+class CasedApprovalDenied(CasedProviderError, AirflowFailException):
+    """A person rejected the request (or nobody answered in time): the task fails without
+    retrying, since a retry would only ask again."""

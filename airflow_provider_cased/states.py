@@ -70,6 +70,7 @@ class RemoteSpec:
     :param fetch_method: the hook method that reads one; ``a_<name>`` is its async twin.
     :param trigger_path: the deferral trigger's class path (stored with deferred tasks).
     :param session_link: its answer names a Cased agent session, the page to link to.
+    :param api_path: where the API shows one (its ids filled in), the link of last resort.
     """
 
     kind: str
@@ -81,6 +82,7 @@ class RemoteSpec:
     fetch_method: str
     trigger_path: str
     session_link: bool = False
+    api_path: str = ""
 
     # Computed once: every poll of every wait reads them.
     @cached_property
@@ -112,6 +114,17 @@ class RemoteSpec:
         session_id = answer.get("session_id") or (answer.get("artifacts") or {}).get("session_id")
         return hook.session_url(str(session_id)) if session_id else ""
 
+    def link_or_api_url(self, hook: Any, answer: dict[str, Any], ids: dict[str, str]) -> str:
+        """The web page to watch it on, else its API URL (what to look at once abandoned)."""
+        link = self.link(hook, answer)
+        if link or not self.api_path:
+            return link
+        from urllib.parse import quote
+
+        return hook.base_url + self.api_path.format(
+            **{name: quote(str(value), safe="") for name, value in ids.items()}
+        )
+
     def trigger(
         self,
         ids: dict[str, str],
@@ -142,6 +155,7 @@ WORKFLOW_RUN = RemoteSpec(
     fetch_method="get_workflow_run",
     trigger_path="airflow_provider_cased.triggers.cased.CasedWorkflowRunTrigger",
     session_link=True,
+    api_path="/api/v1/workflows/{workflow_id}/runs/{run_id}/",
 )
 ACTION_EXECUTION = RemoteSpec(
     kind="action_execution",
@@ -152,6 +166,7 @@ ACTION_EXECUTION = RemoteSpec(
     id_fields=("execution_id",),
     fetch_method="get_execution",
     trigger_path="airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger",
+    api_path="/actions/v1/executions/{execution_id}",
 )
 
 AGENT_SESSION = RemoteSpec(

@@ -76,7 +76,10 @@ airflow_env "postgresql+psycopg2://airflow:$DB_PASSWORD@127.0.0.1:$PG_PORT/airfl
 "$PY" -c 'import sys; from airflow_provider_cased.testing.policy import install; install(sys.argv[1])' "$AIRFLOW_HOME"
 export CASED_TEST_POLL_INTERVAL=2
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/example_dags"
+# The example DAGs, plus the DAGs only the e2e runs (a person answers them: check.py).
+mkdir -p "$WORK/dags"
+cp "$ROOT"/example_dags/*.py "$ROOT"/scripts/e2e/dags/*.py "$WORK/dags/"
+export AIRFLOW__CORE__DAGS_FOLDER="$WORK/dags"
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$WORKER_LOG_PORT"
 export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="$TRIGGER_LOG_PORT"
 export AIRFLOW__CORE__PARALLELISM=8

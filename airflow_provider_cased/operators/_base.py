@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_cased import _start_once
 from airflow_provider_cased._validation import positive_number
 from airflow_provider_cased._waiting import (
     Waiter,
@@ -106,6 +107,9 @@ class RemoteWaitMixin:
         end_time = deadline_from_timeout(self.timeout)
         ids = self.ids_for(remote_id)
         if self.deferrable:
+            _start_once.waiting_in_triggerer(
+                context, self.spec, self.spec.link_or_api_url(self.hook, answer, ids)
+            )
             self.defer(  # type: ignore[attr-defined]
                 trigger=self.spec.trigger(
                     ids, self.hook.conn_id, self.poll_interval, end_time, self.warn_after
@@ -122,8 +126,34 @@ class RemoteWaitMixin:
             warn_after=self.warn_after,
             link_of=self.link_for,
         )
-        final = wait_sync(lambda: self.spec.fetch(self.hook, ids), waiter)
+        # What on_kill abandons if a person ends the task during this wait.
+        self._waiting_on = (context, remote_id, answer)
+        try:
+            final = wait_sync(lambda: self.spec.fetch(self.hook, ids), waiter)
+        finally:
+            self._waiting_on = None
         return self.finish(context, remote_id, final)
+
+    _waiting_on: tuple[Context, str, dict[str, Any]] | None = None
+
+    def on_kill(self) -> None:
+        """A person marked the task failed/success (or cleared it) while it waited in the
+        worker, or ``execution_timeout`` passed: say what keeps running remotely and
+        (Airflow 3.3) record it, so the next try starts anew instead of re-attaching."""
+        waiting = self._waiting_on
+        if waiting is None:
+            return
+        context, remote_id, answer = waiting
+        try:
+            link = self.spec.link_or_api_url(self.hook, answer, self.ids_for(remote_id))
+        except Exception:  # the log line matters more than the link
+            link = ""
+        try:
+            _start_once.abandon(
+                context, self.spec, remote_id, link, self.log, "the task was killed while waiting"
+            )
+        except Exception:  # a dying task must not fail here: the log line above was written
+            self.log.exception("Could not record the abandoned %s", self.spec.label)
 
     def _deferral_backstop(self) -> timedelta | None:
         # The trigger sends its own clear timeout event at the deadline; this only
@@ -175,6 +205,7 @@ class RemoteWaitMixin:
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, fail closed on anything unexpected."""
+        _start_once.resumed(context, self.spec)
         event = validate_event(event, self.spec.kind)
         if event["status"] == "timeout":
             raise CasedTimeoutError(event["message"] or "Timed out waiting")

@@ -18,10 +18,12 @@ from airflow_provider_cased._validation import (
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
+from airflow_provider_cased.operators._approval import HumanInputMixin, outgoing
 from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 
 if TYPE_CHECKING:
+    from airflow_provider_cased.approval import Approval
     from airflow_provider_cased.hooks.cased import CasedHook
 
 
@@ -59,7 +61,7 @@ def push_session_link(context: Context, hook: CasedHook, session_id: Any, url: A
     return link
 
 
-class _CasedOperator(BaseOperator):
+class _CasedOperator(HumanInputMixin, BaseOperator):
     def __init__(self, *, cased_conn_id: str = "cased_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         use_default_retry_policy(self, kwargs)
@@ -87,6 +89,10 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
     :param timeout: total seconds to wait; None waits as long as the run takes.
     :param warn_after: log a warning (with the run's link) once the wait passes this many seconds.
     :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
+    :param require_approval: ask a person in the Airflow UI (Required Actions) before the
+        run is started, showing the workflow and the rendered request (Airflow 3.1+).
+    :param approval: an ``Approval`` (assigned users, message, timeout, what a reject or
+        timeout does); implies ``require_approval``.
     :param cased_conn_id: the ``cased`` connection.
     :return: the final run (or the created run when not waiting) as a dict.
     """
@@ -116,10 +122,13 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
         timeout: float | None = None,
         warn_after: float | None = None,
         deferrable: bool | None = None,
+        require_approval: bool = False,
+        approval: Approval | None = None,
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(cased_conn_id=cased_conn_id, **kwargs)
+        self.set_approval(require_approval, approval)
         if (workflow_id is None) == (workflow_name is None):
             raise ValueError(
                 f"Task '{self.task_id}': give exactly one of workflow_id or workflow_name"
@@ -158,6 +167,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             run = _start_once.earlier_run(hook, context, workflow_id, base_name)
             if run is None:
                 name = _start_once.name_for_try(base_name, _start_once.try_number(context))
+                self._ask_before_run(context, hook, workflow_id, body, name)
                 run = hook.trigger_workflow_run(
                     workflow_id,
                     triggered_by=body.triggered_by,
@@ -174,6 +184,29 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             _start_once.remember_run(context, workflow_id, run_id)
             push_session_link(context, hook, run.get("session_id"))
             return self.wait_for(context, run_id, run)
+
+    def _ask_before_run(
+        self, context: Context, hook: CasedHook, workflow_id: str, body: RunBody, name: str
+    ) -> None:
+        if self.approval is None or self.approved:
+            return
+        from airflow_provider_cased.hooks.cased import ENDPOINTS
+
+        request = hook.prepare(
+            ENDPOINTS["trigger_workflow_run"],
+            {"workflow_id": workflow_id},
+            json=RunBody(
+                triggered_by=body.triggered_by, trigger_name=name, context=body.context
+            ).json(),
+        )
+        workflow = workflow_id + (f" ({self.workflow_name!r})" if self.workflow_name else "")
+        self.ask_before_sending(
+            context,
+            outgoing(
+                hook, request, f"Start a run of Cased workflow {workflow}", {"Workflow": workflow}
+            ),
+            hook.config.api_key,
+        )
 
     def _resolve_workflow_id(self, hook: CasedHook) -> str:
         if self.workflow_id:
@@ -201,6 +234,9 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
     :param timeout: total seconds to wait; None waits as long as the session takes.
     :param warn_after: log a warning (with the session's link) once the wait passes this long.
     :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
+    :param require_approval: ask a person in the Airflow UI before the session is started,
+        showing the rendered prompt and context (Airflow 3.1+).
+    :param approval: an ``Approval`` (assigned users, message, timeout, on reject/timeout).
     :param cased_conn_id: the ``cased`` connection.
     :return: the API's answer (``session_id``, ``url``, …); when waiting, the final session.
         A ``failed`` or ``cancelled`` session fails the task with its link.
@@ -222,10 +258,13 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
         timeout: float | None = None,
         warn_after: float | None = None,
         deferrable: bool | None = None,
+        require_approval: bool = False,
+        approval: Approval | None = None,
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(cased_conn_id=cased_conn_id, **kwargs)
+        self.set_approval(require_approval, approval)
         SessionBody.check_known(f"Task '{self.task_id}'", {"prompt": prompt, "context": context})
         self.prompt = prompt
         self.context = context
@@ -235,6 +274,15 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
         with closing(self.hook) as hook:
             answer = _start_once.earlier_session(hook, context)
             if answer is None:
+                if self.approval is not None and not self.approved:
+                    with hook.checking_inputs():
+                        body = SessionBody(prompt=self.prompt, context=self.context)
+                    request = hook.prepare(hook._sessions_endpoint("POST"), json=body.json())
+                    self.ask_before_sending(
+                        context,
+                        outgoing(hook, request, "Start a Cased agent session"),
+                        hook.config.api_key,
+                    )
                 answer = hook.create_agent_session(self.prompt, self.context)
                 self.log.info("Started Cased agent session %s", answer.get("session_id"))
             session_id = str(answer.get("session_id") or "")
@@ -258,6 +306,9 @@ class CasedDeploymentOperator(_CasedOperator):
 
     Every field is templated. ``external_url`` defaults to this task instance's
     Airflow log URL. Returns the API's answer.
+
+    ``require_approval=True`` (or ``approval=Approval(...)``) asks a person in the Airflow
+    UI before the notification is sent, showing it (Airflow 3.1+).
     """
 
     template_fields: Sequence[str] = DeploymentBody.field_names()
@@ -275,10 +326,13 @@ class CasedDeploymentOperator(_CasedOperator):
         commit_message: str | None = None,
         ref: str | None = None,
         event_metadata: dict[str, Any] | None = None,
+        require_approval: bool = False,
+        approval: Approval | None = None,
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(cased_conn_id=cased_conn_id, **kwargs)
+        self.set_approval(require_approval, approval)
         self.deployment_request = deployment_request
         self.repository_full_name = repository_full_name
         self.status = status
@@ -297,6 +351,17 @@ class CasedDeploymentOperator(_CasedOperator):
         if fields["external_url"] is None:
             fields["external_url"] = getattr(context["ti"], "log_url", None)
         with closing(self.hook) as hook:
+            if self.approval is not None and not self.approved:
+                from airflow_provider_cased.hooks.cased import ENDPOINTS
+
+                with hook.checking_inputs():
+                    body = DeploymentBody(**fields)
+                request = hook.prepare(ENDPOINTS["notify_deployment"], json=body.json())
+                self.ask_before_sending(
+                    context,
+                    outgoing(hook, request, "Notify Cased of a deployment"),
+                    hook.config.api_key,
+                )
             answer = hook.notify_deployment(**fields)
         self.log.info("Cased deployment event %s recorded", answer.get("id"))
         return answer

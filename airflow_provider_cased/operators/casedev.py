@@ -9,16 +9,32 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased import _start_once
 from airflow_provider_cased._validation import ExecuteBody, check_parse_time, required_str
+from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
-from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
+from airflow_provider_cased.operators._approval import (
+    APPROVE,
+    REJECT,
+    REVIEW_XCOM_KEY,
+    USE_EDITED,
+    HumanInputMixin,
+    ask,
+    decide,
+    outgoing,
+    shown_json,
+)
+from airflow_provider_cased.operators._base import (
+    RemoteWaitMixin,
+    record_outcome,
+    use_default_retry_policy,
+)
 from airflow_provider_cased.states import ACTION_EXECUTION, normalize_execution
 
 if TYPE_CHECKING:
     from airflow_provider_cased.hooks.casedev import CaseDevHook
 
 
-class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
+class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
     """Execute a case.dev action and (by default) wait for its result.
 
     A synchronous answer (``completed``) returns at once; an asynchronous one
@@ -34,6 +50,13 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
     :param timeout: total seconds to wait; None waits as long as it takes.
     :param warn_after: log a warning once the wait passes this many seconds.
     :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
+    :param require_approval: ask a person in the Airflow UI before the execution is started,
+        showing the action and a summary of the rendered input (Airflow 3.1+).
+    :param approval: an ``Approval`` (assigned users, message, timeout, on reject/timeout).
+    :param review_output: ask a person to approve, edit or reject the completed execution's
+        output before the task returns it to downstream tasks (``True`` or an ``Approval``;
+        Airflow 3.1+). Not with ``approval`` on the same task: Airflow keeps one
+        human-in-the-loop request per task try.
     :param casedev_conn_id: the ``casedev`` connection.
     :return: one snake_case dict: ``execution_id``, ``action_id``, ``status``, ``output``,
         ``step_results``, ``duration_ms``, ``error``, …
@@ -56,11 +79,24 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
         timeout: float | None = None,
         warn_after: float | None = None,
         deferrable: bool | None = None,
+        require_approval: bool = False,
+        approval: Approval | None = None,
+        review_output: bool | Approval = False,
         casedev_conn_id: str = "casedev_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         use_default_retry_policy(self, kwargs)
+        self.set_approval(require_approval, approval)
+        owner = f"Task '{self.task_id}'"
+        self.review = approval_from(owner, "review_output", False, review_output)
+        if self.review is not None and self.approval is not None:
+            raise ValueError(
+                f"{owner}: give require_approval/approval or review_output, not both: Airflow "
+                "keeps one human-in-the-loop request per task try (use two tasks)"
+            )
+        if self.review is not None and not wait_for_completion:
+            raise ValueError(f"{owner}: review_output needs wait_for_completion=True")
         if (action_id is None) == (action_name is None):
             raise ValueError(f"Task '{self.task_id}': give exactly one of action_id or action_name")
         owner = f"Task '{self.task_id}'"
@@ -102,6 +138,28 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
 
             answer = _start_once.earlier_execution(hook, context)
             if answer is None:
+                if self.approval is not None and not self.approved:
+                    from airflow_provider_cased.hooks.casedev import ENDPOINTS
+
+                    request = hook.prepare(
+                        ENDPOINTS["execute_action"],
+                        {"action_id": self.resolved_action_id},
+                        json=body.json(),
+                    )
+                    shown = self.resolved_action_id + (
+                        f" ({self.action_name!r})" if self.action_name else ""
+                    )
+                    self.ask_before_sending(
+                        context,
+                        outgoing(
+                            hook,
+                            request,
+                            f"Execute case.dev action {shown}",
+                            {"Action": shown},
+                            summarise=("input",),
+                        ),
+                        hook.config.api_key,
+                    )
                 answer = hook.execute_action(self.resolved_action_id, body.input, body.webhook_id)
                 execution_id = str(normalize_execution(answer)["execution_id"] or "")
                 if not execution_id:
@@ -118,6 +176,74 @@ class CaseDevActionOperator(RemoteWaitMixin, BaseOperator):
 
     def ids_for(self, remote_id: str) -> dict[str, str]:
         return {"execution_id": remote_id}
+
+    def finish(
+        self,
+        context: Context,
+        remote_id: str,
+        answer: dict[str, Any],
+        ids: dict[str, str] | None = None,
+    ) -> Any:
+        result = super().finish(context, remote_id, answer, ids)
+        if self.review is None:
+            return result
+        # Kept in XCom (which a resumed try keeps) for review_complete: defer(kwargs=…) is
+        # not kept by every runner. The asset-event extra is recorded again there.
+        outcome = self.outcome(remote_id, answer, ids or self.ids_for(remote_id))
+        context["ti"].xcom_push(key=REVIEW_XCOM_KEY, value={"result": result, "outcome": outcome})
+        self.log.info("Asking for a review of the output of execution %s", remote_id)
+        params = {"output": self._output_param(result.get("output"))}
+        action = self.resolved_action_id or self.action_name or "?"
+        body = (
+            (self.review.message.strip() + "\n\n" if self.review.message else "")
+            + f"**Output of case.dev action {action}, execution {remote_id}**\n\n"
+            f"Approve it as it is, edit the `output` field and choose {USE_EDITED!r}, or "
+            f"reject it. Downstream tasks get what you approve.\n\n"
+            f"```json\n{shown_json(result.get('output'))}\n```"
+        )
+        with closing(self.hook) as hook:
+            from airflow_provider_cased._http import redact
+
+            body = redact(body, hook.config.api_key)
+        ask(
+            self,
+            context,
+            self.review,
+            subject=self.review.subject or f"Review: output of case.dev action {action}",
+            body=body,
+            options=[APPROVE, USE_EDITED, REJECT],
+            method_name="review_complete",
+            params=params,
+        )
+        return result  # pragma: no cover - ask() parks or defers the task
+
+    @staticmethod
+    def _output_param(output: Any) -> dict[str, Any]:
+        from airflow_provider_cased.compat import HumanInput
+
+        return HumanInput.param(output, "The output downstream tasks get (edit it if needed)")
+
+    def review_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the review: the output as approved (or edited); reject fails or skips."""
+        assert self.review is not None
+        answer = decide(self, self.review, event, "output", allowed=(APPROVE, USE_EDITED))
+        ti = context["ti"]
+        held = ti.xcom_pull(task_ids=ti.task_id, key=REVIEW_XCOM_KEY, map_indexes=ti.map_index)
+        if not isinstance(held, dict) or not isinstance(held.get("result"), dict):
+            raise CasedApiError(
+                "The output under review is gone from XCom (was the task cleared?)",
+                conn_id=self.casedev_conn_id,
+            )
+        result: dict[str, Any] = held["result"]
+        if answer["chosen_options"] == [USE_EDITED]:
+            edited = (answer.get("params_input") or {}).get("output", result.get("output"))
+            if edited != result.get("output"):
+                self.log.info("The reviewer edited the output; downstream tasks get the edit")
+            result["output"] = edited
+        user = answer.get("responded_by_user") or {}
+        result["reviewed_by"] = user.get("id") if isinstance(user, dict) else None
+        record_outcome(context, getattr(self, "outlets", None), held.get("outcome") or {})
+        return result
 
     def result(self, answer: dict[str, Any]) -> Any:
         normalized = normalize_execution(answer, self.resolved_action_id)

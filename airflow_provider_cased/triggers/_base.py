@@ -48,6 +48,8 @@ class RemoteWaitTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.end_time = None if end_time is None else float(end_time)
         self.warn_after = None if warn_after is None else float(warn_after)
+        self._hook: ApiHookBase | None = None
+        self._last_answer: dict[str, Any] = {}
 
     @property
     def remote_id(self) -> str:
@@ -87,7 +89,7 @@ class RemoteWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         kind = self.spec.kind
         try:
-            hook = self.hook_class(self.conn_id)
+            hook = self._hook = self.hook_class(self.conn_id)
             waiter = Waiter(
                 self.spec,
                 self.remote_id,
@@ -105,6 +107,8 @@ class RemoteWaitTrigger(BaseTrigger):
                     except CasedApiError as error:
                         delay = waiter.failed(error)
                     else:
+                        if isinstance(answer, dict):
+                            self._last_answer = answer
                         next_poll = waiter.check(answer)
                         if next_poll is None:
                             break
@@ -117,3 +121,24 @@ class RemoteWaitTrigger(BaseTrigger):
             return
         status = "success" if self.spec.state(answer).is_successful else "failed"
         yield TriggerEvent(make_event(status, kind, self.remote_id, answer, ids=self.ids))
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3 calls this when a person marks the deferred task failed or successful,
+        or clears it (never on a triggerer restart or hand-over): neither API can cancel the
+        remote work, so say what keeps running and where to look. The next try of the task
+        records it as abandoned in the task state store (triggers cannot write it) and
+        starts anew instead of re-attaching."""
+        link = ""
+        try:
+            hook = self._hook or self.hook_class(self.conn_id)
+            await hook.aconfig()
+            link = self.spec.link_or_api_url(hook, {**self.ids, **self._last_answer}, self.ids)
+        except Exception:  # the log line matters more than the link
+            self.log.debug("No link for the abandoned %s", self.spec.label, exc_info=True)
+        self.log.warning(
+            "Abandoned %s %s: %s. It keeps running: neither API can cancel it. A cleared or "
+            "retried task starts a new one.",
+            self.spec.label,
+            self.remote_id,
+            link or "no web page",
+        )

@@ -955,6 +955,229 @@ class EventChecks:
             say(f"    {stored[0][:200]}")
 
 
+# ---------------------------------------------------------------------- a person in the loop
+
+APPROVAL_DAG, APPROVAL_TASK = "cased_e2e_approval", "approved_run"
+ABANDON_DAG, ABANDON_TASK = "cased_e2e_abandon", "long_run"
+
+
+class HumanLoop:
+    """Approval answered through the REST API; a deferred task marked failed, then cleared;
+    a triggerer restart under a deferred task (scripts/e2e/dags/e2e_human_loop.py)."""
+
+    def __init__(
+        self, checks: Checks, api: Http, emulator: Http, services: Services, events: Any, args: Any
+    ) -> None:
+        self.checks, self.api, self.emulator, self.services = checks, api, emulator, services
+        self.events, self.args = events, args
+
+    def trigger(self, dag_id: str) -> str:
+        self.api.ok("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        run = self.api.ok("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+        say(f"human loop: triggered {dag_id}: run {run['dag_run_id']}")
+        return str(run["dag_run_id"])
+
+    def ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:
+        return f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"
+
+    def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        return dict(self.api.ok("GET", self.ti_path(dag_id, run_id, task_id)))
+
+    def ti_in(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        states: tuple[str, ...],
+        what: str,
+        timeout: float = 120,
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            ti = self.ti(dag_id, run_id, task_id)
+            return ti if ti["state"] in states else None
+
+        return dict(wait_for(what, probe, timeout, self.services))
+
+    def posts(self, trigger_name_prefix: str) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.emulator.ok("GET", "/_emulator/requests")
+            if r["method"] == "POST"
+            and re.fullmatch(r"/api/v1/workflows/[^/]+/runs/", r["path"])
+            and str((r.get("json") or {}).get("trigger_name", "")).startswith(trigger_name_prefix)
+        ]
+
+    def log_folder(self, dag_id: str, run_id: str, task_id: str) -> Path:
+        return (
+            self.args.airflow_home
+            / "logs"
+            / f"dag_id={dag_id}"
+            / f"run_id={run_id}"
+            / f"task_id={task_id}"
+        )
+
+    def task_logs(self, dag_id: str, run_id: str, task_id: str) -> str:
+        folder = (
+            self.args.airflow_home
+            / "logs"
+            / f"dag_id={dag_id}"
+            / f"run_id={run_id}"
+            / f"task_id={task_id}"
+        )
+        texts = [f.read_text(errors="replace") for f in sorted(folder.glob("attempt=*"))]
+        service = (self.args.logs / "triggerer.log").read_text(errors="replace")
+        return "\n".join(texts) + "\n" + service
+
+    def approval(self, answer: str) -> None:
+        run_id = self.trigger(APPROVAL_DAG)
+        name = f"e2e-approval {run_id}"
+        self.ti_in(
+            APPROVAL_DAG,
+            run_id,
+            APPROVAL_TASK,
+            ("awaiting_input",),
+            f"{APPROVAL_DAG} to wait for a person (awaiting_input)",
+        )
+        hitl_path = self.ti_path(APPROVAL_DAG, run_id, APPROVAL_TASK) + "/-1/hitlDetails"
+        detail = self.api.ok("GET", hitl_path)
+        body = str(detail.get("body") or "")
+        self.checks.expect(
+            "wf_weekly_cost_review" in body
+            and f'"asked": "{run_id}"' in body
+            and self.args.emulator_api_key not in body,
+            f"approval ({answer}): the request shows the workflow and the rendered context, "
+            "never the API key",
+            body[:300],
+        )
+        time.sleep(3)  # nothing may be sent while it waits
+        self.checks.expect(
+            not self.posts(name),
+            f"approval ({answer}): no POST before the answer",
+        )
+        self.api.ok("PATCH", hitl_path, {"chosen_options": [answer], "params_input": {}})
+        final = self.ti_in(
+            APPROVAL_DAG,
+            run_id,
+            APPROVAL_TASK,
+            ("success", "failed", "skipped"),
+            f"{APPROVAL_DAG} to end after the answer",
+        )
+        sent = self.posts(name)
+        if answer == "Approve":
+            self.checks.expect(
+                final["state"] == "success" and len(sent) == 1,
+                "approval (Approve): the task succeeded and sent exactly one POST",
+                f"state {final['state']}, {len(sent)} POSTs",
+            )
+        else:
+            self.checks.expect(
+                final["state"] == "failed" and not sent,
+                "approval (Reject): the task failed and sent nothing",
+                f"state {final['state']}, {len(sent)} POSTs",
+            )
+
+    def restart_under_a_deferred_task(self) -> None:
+        run_id = self.trigger(ABANDON_DAG)
+        self.ti_in(ABANDON_DAG, run_id, ABANDON_TASK, ("deferred",), f"{ABANDON_DAG} to defer")
+        self.services.stop("triggerer")
+        pid = self.services.start(
+            "triggerer",
+            self.events.command,
+            self.events.triggerer_log,
+            self.events.restarted_record,
+        )
+        say(f"human loop: restarted the triggerer under a deferred task (pid {pid})")
+        final = self.ti_in(
+            ABANDON_DAG,
+            run_id,
+            ABANDON_TASK,
+            ("success", "failed"),
+            f"{ABANDON_DAG} to finish after the triggerer restart",
+            timeout=180,
+        )
+        logs = self.task_logs(ABANDON_DAG, run_id, ABANDON_TASK)
+        self.checks.expect(
+            final["state"] == "success"
+            and len(self.posts(f"e2e-abandon {run_id}")) == 1
+            and "Abandoned workflow run" not in logs,
+            "kill: a triggerer restart under a deferred task abandons nothing (same run, "
+            "no on_kill)",
+            f"state {final['state']}",
+        )
+
+    def mark_failed_then_clear(self) -> None:
+        run_id = self.trigger(ABANDON_DAG)
+        name = f"e2e-abandon {run_id}"
+        self.ti_in(ABANDON_DAG, run_id, ABANDON_TASK, ("deferred",), f"{ABANDON_DAG} to defer")
+        [first] = self.posts(name)
+
+        def trigger_polling() -> bool:
+            # on_kill needs a running trigger: wait until the triggerer has polled the run
+            # (its first poll logs the run's status in the trigger's own log file).
+            folder = self.log_folder(ABANDON_DAG, run_id, ABANDON_TASK)
+            return any(
+                "Workflow run" in f.read_text(errors="replace")
+                for f in folder.glob("attempt=*.log.trigger.*.log")
+            )
+
+        wait_for("the triggerer to run the trigger", trigger_polling, 60, self.services)
+        self.api.ok(
+            "PATCH", self.ti_path(ABANDON_DAG, run_id, ABANDON_TASK), {"new_state": "failed"}
+        )
+        say(f"human loop: marked {ABANDON_DAG}.{ABANDON_TASK} [{run_id}] failed while deferred")
+
+        def abandoned_logged() -> str | None:
+            logs = self.task_logs(ABANDON_DAG, run_id, ABANDON_TASK)
+            lines = [line for line in logs.splitlines() if "Abandoned workflow run" in line]
+            return lines[0] if lines else None
+
+        line = wait_for("the trigger's on_kill log line", abandoned_logged, 60, self.services)
+        self.checks.expect(
+            "/agents/" in line or "/api/v1/workflows/" in line,
+            "kill: marking a deferred task failed logs the abandoned run with its link "
+            "(trigger on_kill)",
+            line[:300],
+        )
+        say(f"    {line.strip()[:230]}")
+        self.api.ok(
+            "POST",
+            f"/api/v2/dags/{ABANDON_DAG}/clearTaskInstances",
+            {
+                "dag_run_id": run_id,
+                "task_ids": [ABANDON_TASK],
+                "dry_run": False,
+                "only_failed": False,
+                "reset_dag_runs": True,
+            },
+        )
+        say("human loop: cleared it")
+        final = wait_for(
+            f"{ABANDON_DAG} to finish after the clear",
+            lambda: (
+                (ti := self.ti(ABANDON_DAG, run_id, ABANDON_TASK))["state"] in ("success", "failed")
+                and ti["try_number"] >= 2
+                and ti
+            ),
+            180,
+            self.services,
+        )
+        sent = self.posts(name)
+        self.checks.expect(
+            final["state"] == "success"
+            and len(sent) == 2
+            and sent[1]["json"]["trigger_name"] != first["json"]["trigger_name"],
+            "kill: the cleared task started a new run instead of re-attaching to the "
+            "abandoned one (task state store)",
+            f"state {final['state']}, trigger names {[r['json']['trigger_name'] for r in sent]}",
+        )
+
+    def run(self) -> None:
+        self.approval("Approve")
+        self.approval("Reject")
+        self.restart_under_a_deferred_task()
+        self.mark_failed_then_clear()
+
+
 # ---------------------------------------------------------------------- browser part
 
 
@@ -1070,6 +1293,7 @@ def main() -> int:
             link,
         )
         events.join()
+        HumanLoop(checks, api, emulator, services, events, args).run()
         check_key_not_logged(checks, args.emulator_api_key, args.logs, args.airflow_home)
         services.assert_alive()
         checks.expect(True, "every service was still running at the end")

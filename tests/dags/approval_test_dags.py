@@ -1,0 +1,91 @@
+"""DAGs for the approval tests (tests/test_approval.py); Airflow 3.1+ only.
+
+Before 3.1 an approval is refused when the DAG is parsed, so nothing is defined there.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from airflow import DAG
+
+from airflow_provider_cased.approval import APPROVAL_MIN_AIRFLOW, Approval
+from airflow_provider_cased.compat import airflow_at_least
+from airflow_provider_cased.operators.cased import (
+    CasedAgentSessionOperator,
+    CasedDeploymentOperator,
+    CasedWorkflowRunOperator,
+)
+from airflow_provider_cased.operators.casedev import CaseDevActionOperator
+
+DEFERRABLE = os.environ.get("CASED_TEST_DEFERRABLE") == "1"
+FAST = {"poll_interval": 0.3, "deferrable": DEFERRABLE}
+START = datetime(2024, 1, 1)
+
+
+def dag(dag_id: str, **kwargs: Any) -> DAG:
+    return DAG(dag_id, schedule=None, start_date=START, catchup=False, **kwargs)
+
+
+if airflow_at_least(*APPROVAL_MIN_AIRFLOW):
+    from airflow.sdk import task
+
+    # A test that fails to answer must not hang: 3.1-3.2's trigger ends the wait then.
+    SAFETY = Approval(timeout=120)
+
+    @task
+    def keep(value: Any) -> Any:
+        return value
+
+    with dag("t_approve_run", params={"ticket": "OPS-7"}):
+        CasedWorkflowRunOperator(
+            task_id="run",
+            workflow_id="wf_weekly_cost_review",
+            context={"ticket": "{{ params.ticket }}"},
+            approval=SAFETY,
+            **FAST,
+        )
+
+    with dag("t_approve_run_skip"):
+        CasedWorkflowRunOperator(
+            task_id="run",
+            workflow_id="wf_weekly_cost_review",
+            approval=Approval(
+                message="Weekly spend review", timeout=2, on_timeout="skip", on_reject="skip"
+            ),
+            **FAST,
+        )
+
+    with dag("t_approve_session"):
+        CasedAgentSessionOperator(
+            task_id="session", prompt="Why did {{ dag.dag_id }} fail?", approval=SAFETY
+        )
+
+    with dag("t_approve_deploy"):
+        CasedDeploymentOperator(
+            task_id="deploy",
+            deployment_request="Production deploy v1.2.3",
+            approval=Approval(assigned_users=["admin"], message="Ship it?", timeout=120),
+        )
+
+    with dag("t_approve_action"):
+        CaseDevActionOperator(
+            task_id="act",
+            action_id="action_summarize",
+            input={"doc": "x" * 10_000, "lang": "en", "pages": list(range(50))},
+            approval=SAFETY,
+            **FAST,
+        )
+
+    with dag("t_review_output"):
+        act = CaseDevActionOperator(
+            task_id="act",
+            action_id="action_contract_review",
+            input={"doc": "contract"},
+            review_output=SAFETY,
+            timeout=30,
+            **FAST,
+        )
+        keep.override(task_id="downstream")(act.output)

@@ -1,0 +1,198 @@
+"""Kill, honestly: work a person abandons is logged with its link and never re-attached to.
+
+Airflow 3.3 calls a trigger's ``on_kill`` when a person marks a deferred task failed or
+successful or clears it (not on a triggerer restart), and an operator's ``on_kill`` when
+the task is killed in its worker. The task state store is the one Airflow 3.3 gives a
+task (here a dict with its ``get``/``set``); ``make e2e`` checks the same against a real
+deployment (mark failed through the REST API; restart the triggerer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from datetime import datetime, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_cased import _start_once
+from airflow_provider_cased.exceptions import CasedTimeoutError
+from airflow_provider_cased.hooks.cased import CasedHook
+from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
+from airflow_provider_cased.states import (
+    ACTION_EXECUTION,
+    AGENT_SESSION,
+    WORKFLOW_RUN,
+    normalize_execution,
+)
+from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+
+class MemoryTaskStateStore:
+    """Stands in for Airflow 3.3's ``context["task_state_store"]`` (get/set)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.values[key] = value
+
+
+def task_context(store: MemoryTaskStateStore, try_number: int = 1) -> dict[str, Any]:
+    ti = SimpleNamespace(
+        dag_id="d",
+        task_id="t",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=try_number,
+        xcom_push=lambda **_: None,
+    )
+    dag_run = SimpleNamespace(run_type="manual", start_date=datetime.now(timezone.utc))
+    return {"ti": ti, "task_instance": ti, "dag_run": dag_run, "task_state_store": store}
+
+
+@pytest.fixture
+def slow(emulator):
+    emulator.add_workflow("Slow", workflow_id="wf_slow", run_seconds=60)
+    return emulator
+
+
+# -- the trigger's on_kill (Airflow 3.3 calls it on mark failed/success or clear) ---------
+
+
+def _killed_after_first_poll(trigger) -> None:
+    async def scenario() -> None:
+        async def consume() -> None:
+            async for _ in trigger.run():
+                pass
+
+        task = asyncio.create_task(consume())
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if trigger._last_answer:
+                break
+        task.cancel()  # what the triggerer does first, then on_kill
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.on_kill()
+
+    asyncio.run(scenario())
+
+
+def test_trigger_on_kill_logs_the_abandoned_run_with_its_link(slow, logs):
+    run = CasedHook().trigger_workflow_run("wf_slow", trigger_name="k")
+    _killed_after_first_poll(CasedWorkflowRunTrigger("wf_slow", run["id"], poll_interval=0.1))
+    assert f"Abandoned workflow run {run['id']}: {slow.url}/agents/{run['session_id']}" in logs()
+    assert "neither API can cancel it" in logs()
+
+
+def test_trigger_on_kill_of_an_execution_names_its_api_url(emulator, logs):
+    answer = CaseDevHook().execute_action("action_contract_review", {"doc": "x"})
+    execution_id = normalize_execution(answer)["execution_id"]
+    _killed_after_first_poll(CaseDevActionExecutionTrigger(execution_id, poll_interval=0.1))
+    assert (
+        f"Abandoned action execution {execution_id}: "
+        f"{emulator.url}/actions/v1/executions/{execution_id}" in logs()
+    )
+
+
+# -- the next try never re-attaches to abandoned work (task state store, 3.3) -------------
+
+
+def test_a_try_that_never_came_back_from_the_triggerer_was_abandoned(slow, logs):
+    store = MemoryTaskStateStore()
+    hook = CasedHook()
+    run = hook.trigger_workflow_run("wf_slow", trigger_name="airflow:d.t:manual__1")
+    first = task_context(store, 1)
+    _start_once.remember_run(first, "wf_slow", run["id"])
+    _start_once.waiting_in_triggerer(first, WORKFLOW_RUN, "https://example/agents/s1")
+
+    cleared = task_context(store, 2)
+    assert _start_once.earlier_run(hook, cleared, "wf_slow", "airflow:d.t:manual__1") is None
+    assert store.values[_start_once.RUN_STATE_KEY]["phase"] == _start_once.ABANDONED
+    assert f"Abandoned workflow run {run['id']}: https://example/agents/s1" in logs()
+    # Later tries (or a re-run of this one after an approval) keep not re-attaching,
+    # even by name.
+    assert _start_once.earlier_run(hook, task_context(store, 3), "wf_slow", "x") is None
+
+
+def test_a_wait_that_came_back_from_the_triggerer_is_still_reattached(slow):
+    # A triggerer restart or hand-over does not end the try: the trigger's event still
+    # resumes it, and a retry after that (say the deadline passed) re-attaches as before.
+    store = MemoryTaskStateStore()
+    hook = CasedHook()
+    run = hook.trigger_workflow_run("wf_slow", trigger_name="airflow:d.t:manual__1")
+    first = task_context(store, 1)
+    _start_once.remember_run(first, "wf_slow", run["id"])
+    _start_once.waiting_in_triggerer(first, WORKFLOW_RUN, "")
+    _start_once.resumed(first, WORKFLOW_RUN)
+    again = _start_once.earlier_run(hook, task_context(store, 2), "wf_slow", "x")
+    assert again is not None and again["id"] == run["id"]
+
+
+@pytest.mark.parametrize("spec", [ACTION_EXECUTION, AGENT_SESSION], ids=lambda s: s.kind)
+def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
+    store = MemoryTaskStateStore()
+    first = task_context(store, 1)
+    if spec is ACTION_EXECUTION:
+        hook: Any = CaseDevHook()
+        answer = hook.execute_action("action_contract_review", {"doc": "x"})
+        remote_id = str(normalize_execution(answer)["execution_id"])
+        _start_once.remember_execution(first, remote_id)
+        earlier = _start_once.earlier_execution
+    else:
+        hook = CasedHook()
+        remote_id = hook.create_agent_session("why?")["session_id"]
+        _start_once.remember_session(first, remote_id)
+        earlier = _start_once.earlier_session
+    assert earlier(hook, task_context(store, 2)) is not None  # re-attached: not abandoned
+    _start_once.waiting_in_triggerer(first, spec, "")
+    assert earlier(hook, task_context(store, 2)) is None
+
+
+# -- the operator's on_kill (the wait in the worker) ---------------------------------------
+
+
+def test_operator_on_kill_during_a_wait_records_the_abandoned_run(slow, logs):
+    store = MemoryTaskStateStore()
+    op = CasedWorkflowRunOperator(
+        task_id="t", workflow_id="wf_slow", poll_interval=0.1, timeout=3, deferrable=False
+    )
+    outcome: dict[str, BaseException] = {}
+
+    def first_try() -> None:
+        try:
+            # Unwrapped: Airflow 2.11's execute guard keeps thread-local state per task runner.
+            inspect.unwrap(type(op).execute)(op, task_context(store, 1))
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=first_try, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not op._waiting_on and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert op._waiting_on, outcome
+    [run] = slow.runs.values()
+    op.on_kill()  # what Airflow's task runner calls on SIGTERM (mark failed, clear)
+    worker.join(10)
+    assert isinstance(outcome.get("error"), CasedTimeoutError)
+    assert store.values[_start_once.RUN_STATE_KEY]["phase"] == _start_once.ABANDONED
+    assert f"Abandoned workflow run {run['id']}: {slow.url}/agents/{run['session_id']}" in logs()
+
+    # The cleared task's next try starts a new run instead of re-attaching.
+    retry = CasedWorkflowRunOperator(
+        task_id="t", workflow_id="wf_slow", wait_for_completion=False, deferrable=False
+    )
+    started = retry.execute(task_context(store, 2))
+    assert started["id"] != run["id"]
+    assert len(slow.requests_to("POST", "/api/v1/workflows/wf_slow/runs/")) == 2
