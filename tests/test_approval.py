@@ -25,7 +25,12 @@ _AIRFLOW = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
 HAS_HITL = _AIRFLOW >= (3, 1)
 AWAITING_INPUT_STATE = _AIRFLOW >= (3, 3)
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = [
+    pytest.mark.usefixtures("airflow_db"),
+    # dag.test() catches what the default (signal) timeout raises while a task awaits
+    # input; the thread method ends a stuck test for sure (its worker, with stacks).
+    pytest.mark.timeout(240, method="thread"),
+]
 
 
 def test_require_approval_before_3_1_names_the_version_at_parse_time():
@@ -153,6 +158,17 @@ class Reviewer(threading.Thread):
             self._run()
         except BaseException as exc:  # reported by the test
             self.error = exc
+            self._fail_the_task()
+
+    def _fail_the_task(self) -> None:
+        """Unanswered, dag.test() would wait on the question for ever: fail the task."""
+        runs = self.api.get(f"/api/v2/dags/{self.dag_id}/dagRuns", params={"state": "running"})
+        for run in runs.json().get("dag_runs", []) if runs.status_code == 200 else []:
+            self.api.patch(
+                f"/api/v2/dags/{self.dag_id}/dagRuns/{run['dag_run_id']}/taskInstances/"
+                f"{self.task_id}",
+                json={"new_state": "failed"},
+            )
 
     def _pending(self) -> dict[str, Any] | None:
         got = self.api.get(
