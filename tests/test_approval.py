@@ -182,10 +182,17 @@ class Reviewer(threading.Thread):
         # 3.3: awaiting_input. 3.1-3.2: deferred, or still running while dag.test() runs
         # the trigger in process.
         done = ("success", "failed", "skipped", "upstream_failed")
+
+        def asking(state: str) -> bool:
+            # On 3.3 the request is written a moment before the task parks in
+            # awaiting_input; an answer in between is Airflow's own race (HITLOperator's
+            # too), not what a person in the UI meets: answer a parked task.
+            return state == "awaiting_input" if AWAITING_INPUT_STATE else state not in done
+
         waiting = [
             d
             for d in details
-            if d["task_instance"]["state"] not in done
+            if asking(d["task_instance"]["state"])
             # not a request of an earlier, interrupted test session
             and datetime.fromisoformat(d["created_at"].replace("Z", "+00:00")) >= self.since
         ]
