@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_cased import _start_once
-from airflow_provider_cased._validation import DeploymentBody, ExecuteBody, RunBody, SessionBody
+from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, SessionBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook

@@ -13,17 +13,18 @@ from airflow_provider_cased._connection_form import (
     CASED_KEY_HINT,
     DEFAULT_AGENT_SESSIONS_PATH,
 )
-from airflow_provider_cased._http import Endpoint, iso_timestamp
-from airflow_provider_cased._start_once import send_run_request
-from airflow_provider_cased._validation import (
+from airflow_provider_cased._http import (
     TRIGGERED_BY_VALUES,
     DeploymentBody,
+    Endpoint,
     RunBody,
     SessionBody,
+    iso_timestamp,
     optional_one_of,
     optional_str,
     required_str,
 )
+from airflow_provider_cased._start_once import send_run_request
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.states import RUN_STATUS_FILTERS

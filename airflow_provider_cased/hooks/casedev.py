@@ -11,8 +11,7 @@ from airflow_provider_cased._connection_form import (
     CASEDEV_KEY_HINT,
     DEFAULT_EXECUTE_TIMEOUT,
 )
-from airflow_provider_cased._http import Endpoint
-from airflow_provider_cased._validation import ExecuteBody
+from airflow_provider_cased._http import Endpoint, ExecuteBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase, extra_number
 from airflow_provider_cased.states import normalize_execution

@@ -7,7 +7,7 @@ from contextlib import closing, contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._validation import DeploymentBody, SessionBody
+from airflow_provider_cased._http import DeploymentBody, SessionBody
 from airflow_provider_cased.compat import BaseNotifier, Context
 from airflow_provider_cased.exceptions import CasedApiError
 

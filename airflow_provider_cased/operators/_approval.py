@@ -14,6 +14,8 @@ Airflow keeps one such request per task try, so one try asks at most once.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +56,7 @@ def outgoing(
     facts: dict[str, str] | None = None,
     summarise: tuple[str, ...] = (),
 ) -> Outgoing:
-    """An ``Outgoing`` from the request the hook prepared (``hook.prepare``)."""
+    """An ``Outgoing`` from the request the hook is about to send."""
     return Outgoing(
         title=title,
         method=request.method,
@@ -142,6 +144,32 @@ class HumanInputMixin:
         self.approval = approval_from(
             f"Task '{self.task_id}'", "require_approval/approval", require_approval, approval
         )
+
+    @contextmanager
+    def asking_first(
+        self,
+        context: Context,
+        hook: Any,
+        title: str,
+        facts: dict[str, str] | None = None,
+        summarise: tuple[str, ...] = (),
+    ) -> Iterator[None]:
+        """Around the hook call that starts the work: unless approved, the request it is
+        about to send (checked, exactly as it would leave) is shown to a person and the
+        task parks; nothing is sent."""
+        if self.approval is None or self.approved:
+            yield
+            return
+
+        def ask_first(request: Any) -> None:
+            shown = outgoing(hook, request, title, facts, summarise)
+            self.ask_before_sending(context, shown, hook.config.api_key)
+
+        hook.before_starting_work = ask_first
+        try:
+            yield
+        finally:
+            hook.before_starting_work = None
 
     def ask_before_sending(self, context: Context, outgoing: Outgoing, api_key: str) -> None:
         """Return at once when no approval is needed (or it was given); else park the task."""

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_cased import _start_once
-from airflow_provider_cased._validation import positive_number
+from airflow_provider_cased._http import positive_number
 from airflow_provider_cased._waiting import (
     Waiter,
     deadline_from_timeout,

@@ -8,7 +8,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased import _start_once
-from airflow_provider_cased._validation import (
+from airflow_provider_cased._http import (
     DeploymentBody,
     RunBody,
     SessionBody,
@@ -18,7 +18,7 @@ from airflow_provider_cased._validation import (
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
-from airflow_provider_cased.operators._approval import HumanInputMixin, outgoing
+from airflow_provider_cased.operators._approval import HumanInputMixin
 from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 
@@ -167,13 +167,21 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             run = _start_once.earlier_run(hook, context, workflow_id, base_name)
             if run is None:
                 name = _start_once.name_for_try(base_name, _start_once.try_number(context))
-                self._ask_before_run(context, hook, workflow_id, body, name)
-                run = hook.trigger_workflow_run(
-                    workflow_id,
-                    triggered_by=body.triggered_by,
-                    trigger_name=name,
-                    context=body.context,
+                workflow = workflow_id + (
+                    f" ({self.workflow_name!r})" if self.workflow_name else ""
                 )
+                with self.asking_first(
+                    context,
+                    hook,
+                    f"Start a run of Cased workflow {workflow}",
+                    {"Workflow": workflow},
+                ):
+                    run = hook.trigger_workflow_run(
+                        workflow_id,
+                        triggered_by=body.triggered_by,
+                        trigger_name=name,
+                        context=body.context,
+                    )
                 self.log.info("Started Cased workflow run %s (%r)", run.get("id"), name)
             run_id = str(run.get("id") or "")
             if not run_id:
@@ -184,29 +192,6 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             _start_once.remember_run(context, workflow_id, run_id)
             push_session_link(context, hook, run.get("session_id"))
             return self.wait_for(context, run_id, run)
-
-    def _ask_before_run(
-        self, context: Context, hook: CasedHook, workflow_id: str, body: RunBody, name: str
-    ) -> None:
-        if self.approval is None or self.approved:
-            return
-        from airflow_provider_cased.hooks.cased import ENDPOINTS
-
-        request = hook.prepare(
-            ENDPOINTS["trigger_workflow_run"],
-            {"workflow_id": workflow_id},
-            json=RunBody(
-                triggered_by=body.triggered_by, trigger_name=name, context=body.context
-            ).json(),
-        )
-        workflow = workflow_id + (f" ({self.workflow_name!r})" if self.workflow_name else "")
-        self.ask_before_sending(
-            context,
-            outgoing(
-                hook, request, f"Start a run of Cased workflow {workflow}", {"Workflow": workflow}
-            ),
-            hook.config.api_key,
-        )
 
     def _resolve_workflow_id(self, hook: CasedHook) -> str:
         if self.workflow_id:
@@ -274,16 +259,8 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
         with closing(self.hook) as hook:
             answer = _start_once.earlier_session(hook, context)
             if answer is None:
-                if self.approval is not None and not self.approved:
-                    with hook.checking_inputs():
-                        body = SessionBody(prompt=self.prompt, context=self.context)
-                    request = hook.prepare(hook._sessions_endpoint("POST"), json=body.json())
-                    self.ask_before_sending(
-                        context,
-                        outgoing(hook, request, "Start a Cased agent session"),
-                        hook.config.api_key,
-                    )
-                answer = hook.create_agent_session(self.prompt, self.context)
+                with self.asking_first(context, hook, "Start a Cased agent session"):
+                    answer = hook.create_agent_session(self.prompt, self.context)
                 self.log.info("Started Cased agent session %s", answer.get("session_id"))
             session_id = str(answer.get("session_id") or "")
             if not session_id:
@@ -350,18 +327,8 @@ class CasedDeploymentOperator(_CasedOperator):
         fields = self._fields()
         if fields["external_url"] is None:
             fields["external_url"] = getattr(context["ti"], "log_url", None)
-        with closing(self.hook) as hook:
-            if self.approval is not None and not self.approved:
-                from airflow_provider_cased.hooks.cased import ENDPOINTS
-
-                with hook.checking_inputs():
-                    body = DeploymentBody(**fields)
-                request = hook.prepare(ENDPOINTS["notify_deployment"], json=body.json())
-                self.ask_before_sending(
-                    context,
-                    outgoing(hook, request, "Notify Cased of a deployment"),
-                    hook.config.api_key,
-                )
+        hook = self.hook
+        with closing(hook), self.asking_first(context, hook, "Notify Cased of a deployment"):
             answer = hook.notify_deployment(**fields)
         self.log.info("Cased deployment event %s recorded", answer.get("id"))
         return answer

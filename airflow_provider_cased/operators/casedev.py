@@ -8,7 +8,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased import _start_once
-from airflow_provider_cased._validation import ExecuteBody, check_parse_time, required_str
+from airflow_provider_cased._http import ExecuteBody, check_parse_time, required_str
 from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
@@ -20,7 +20,6 @@ from airflow_provider_cased.operators._approval import (
     HumanInputMixin,
     ask,
     decide,
-    outgoing,
     shown_json,
 )
 from airflow_provider_cased.operators._base import (
@@ -138,29 +137,19 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
 
             answer = _start_once.earlier_execution(hook, context)
             if answer is None:
-                if self.approval is not None and not self.approved:
-                    from airflow_provider_cased.hooks.casedev import ENDPOINTS
-
-                    request = hook.prepare(
-                        ENDPOINTS["execute_action"],
-                        {"action_id": self.resolved_action_id},
-                        json=body.json(),
+                shown = self.resolved_action_id + (
+                    f" ({self.action_name!r})" if self.action_name else ""
+                )
+                with self.asking_first(
+                    context,
+                    hook,
+                    f"Execute case.dev action {shown}",
+                    {"Action": shown},
+                    summarise=("input",),
+                ):
+                    answer = hook.execute_action(
+                        self.resolved_action_id, body.input, body.webhook_id
                     )
-                    shown = self.resolved_action_id + (
-                        f" ({self.action_name!r})" if self.action_name else ""
-                    )
-                    self.ask_before_sending(
-                        context,
-                        outgoing(
-                            hook,
-                            request,
-                            f"Execute case.dev action {shown}",
-                            {"Action": shown},
-                            summarise=("input",),
-                        ),
-                        hook.config.api_key,
-                    )
-                answer = hook.execute_action(self.resolved_action_id, body.input, body.webhook_id)
                 execution_id = str(normalize_execution(answer)["execution_id"] or "")
                 if not execution_id:
                     raise CasedApiError(

@@ -1,0 +1,153 @@
+"""How many of our modules one operator call walks through, operator to wire (issue 15).
+
+    .venv/bin/python benchmarks/module_walk.py
+
+Runs ``CasedWorkflowRunOperator(workflow_id=...)`` and ``CaseDevActionOperator`` once
+each against the local emulator, with a profiler that records every call into a module
+of ``airflow_provider_cased``. It prints, up to the first byte on the socket (the
+request that starts the work) and for the whole ``execute``: the distinct modules
+entered and the crossings (a call from one of our modules into another). Airflow's and
+the HTTP client's own frames are not counted. Not a timing: figures are counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType, SimpleNamespace
+from typing import Any
+
+PACKAGE_DIR = str(Path(__file__).resolve().parent.parent / "airflow_provider_cased")
+EMULATOR_DIR = os.path.join(PACKAGE_DIR, "testing")
+SOCKET_SENDS = {"sendall", "send", "write"}
+
+
+def module_of(frame: FrameType) -> str | None:
+    filename = frame.f_code.co_filename
+    # The emulator answers from its own threads; module bodies run once, at import.
+    if not filename.startswith(PACKAGE_DIR) or filename.startswith(EMULATOR_DIR):
+        return None
+    if frame.f_code.co_name == "<module>":
+        return None
+    relative = filename[len(PACKAGE_DIR) + 1 :].removesuffix(".py").replace(os.sep, ".")
+    return "airflow_provider_cased." + relative.removesuffix(".__init__")
+
+
+class Walk:
+    """Modules entered and crossings, split at the first send on a socket."""
+
+    def __init__(self) -> None:
+        self.to_wire: tuple[list[str], int] | None = None
+        self.modules: list[str] = []
+        self.crossings = 0
+
+    def profile(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "c_call" and self.to_wire is None:
+            owner = getattr(arg, "__self__", None)
+            if arg.__name__ in SOCKET_SENDS and type(owner).__name__ in ("socket", "SSLSocket"):
+                self.to_wire = (list(self.modules), self.crossings)
+            return
+        if event != "call":
+            return
+        callee = module_of(frame)
+        if callee is None:
+            return
+        if callee not in self.modules:
+            self.modules.append(callee)
+        caller = frame.f_back
+        # The nearest caller frame of ours: a call through Airflow or a library in between
+        # still crosses from that module to this one.
+        while caller is not None and module_of(caller) is None:
+            caller = caller.f_back
+        if caller is not None and module_of(caller) != callee:
+            self.crossings += 1
+            if os.environ.get("WALK_DEBUG") and self.to_wire is None:
+                print(
+                    "   ",
+                    module_of(caller),
+                    caller.f_code.co_name,
+                    "->",
+                    callee,
+                    frame.f_code.co_name,
+                )
+
+    def run(self, call: Callable[[], Any]) -> None:
+        sys.setprofile(self.profile)
+        threading.setprofile(self.profile)
+        try:
+            call()
+        finally:
+            sys.setprofile(None)
+            threading.setprofile(None)  # type: ignore[arg-type]
+
+    def report(self, title: str) -> dict[str, Any]:
+        wire_modules, wire_crossings = self.to_wire or ([], 0)
+        print(f"\n{title}")
+        print(f"  to the wire : {len(wire_modules):2d} modules, {wire_crossings:3d} crossings")
+        print(f"  whole call  : {len(self.modules):2d} modules, {self.crossings:3d} crossings")
+        for name in self.modules:
+            print(f"    {'*' if name in wire_modules else ' '} {name}")
+        return {
+            "wire_modules": len(wire_modules),
+            "wire_crossings": wire_crossings,
+            "modules": len(self.modules),
+            "crossings": self.crossings,
+        }
+
+
+def task_context(task_id: str) -> dict[str, Any]:
+    """What ``execute`` reads of its context; a first try, no task state store."""
+    ti = SimpleNamespace(
+        dag_id="walk",
+        task_id=task_id,
+        run_id="manual__walk",
+        map_index=-1,
+        try_number=1,
+        log_url="",
+        xcom_push=lambda key, value: None,
+    )
+    dag_run = SimpleNamespace(run_type="manual", start_date=None, queued_at=None)
+    return {"ti": ti, "task_instance": ti, "dag_run": dag_run}
+
+
+def main() -> int:
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from airflow_provider_cased.testing import Emulator, connection_env
+
+    with Emulator(run_seconds=0.05) as emulator:
+        os.environ.update(connection_env(emulator))
+        from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
+        from airflow_provider_cased.operators.casedev import CaseDevActionOperator
+
+        runs = CasedWorkflowRunOperator(
+            task_id="run",
+            workflow_id="wf_weekly_cost_review",
+            poll_interval=0.05,
+            deferrable=False,
+        )
+        execute = CaseDevActionOperator(
+            task_id="execute",
+            action_id="action_contract_review",
+            input={"customer": "walk"},
+            poll_interval=0.05,
+            deferrable=False,
+        )
+        figures = {}
+        for title, operator in (
+            ("CasedWorkflowRunOperator(workflow_id=...)", runs),
+            ("CaseDevActionOperator(action_id=...)", execute),
+        ):
+            walk = Walk()
+            walk.run(lambda op=operator: op.execute(task_context(op.task_id)))
+            figures[operator.task_id] = walk.report(title)
+    if "--json" in sys.argv:
+        print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
