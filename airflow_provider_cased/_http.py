@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote
 
 from airflow_provider_cased.exceptions import CasedApiError
@@ -64,6 +64,10 @@ class ApiRequest:
     @property
     def method(self) -> str:
         return self.endpoint.method
+
+    def body_and_query(self) -> dict[str, Any]:
+        """What every HTTP client is given of it besides method, URL, headers, timeouts."""
+        return {"params": self.params or None, "json": self.json}
 
 
 def check_id(name: str, value: Any) -> str:
@@ -652,6 +656,37 @@ class RequestBody:
 
     def json(self) -> dict[str, Any]:
         return without_none({spec.name: getattr(self, spec.name) for spec in fields(self)})
+
+    @classmethod
+    def hold(cls, holder: Any, owner: str, values: Mapping[str, Any]) -> None:
+        """Keep the fields on an operator or notifier (as attributes, so they can be
+        templated), checking the values known now; other keys of ``values`` are ignored."""
+        for name in cls.field_names():
+            setattr(holder, name, values.get(name))
+        cls.check_known(owner, cls.held_by(holder))
+
+    @classmethod
+    def held_by(cls, holder: Any) -> dict[str, Any]:
+        """The fields as ``hold`` kept them (rendered, once templates are)."""
+        return {name: getattr(holder, name) for name in cls.field_names()}
+
+
+class DeploymentFields(TypedDict, total=False):
+    """The optional fields of a deployment notification, for typed ``**fields`` (PEP 692).
+
+    ``repository_full_name``: ``org/repo`` (Cased requires it when the organisation has
+    more than one project); ``status``: one of ``DEPLOYMENT_STATUSES`` (the API's default
+    is ``success``); ``external_url``: a link back to the deploy system; ``commit_sha``,
+    ``commit_message``, ``ref`` (``refs/heads/main``); ``event_metadata``: a JSON object.
+    """
+
+    repository_full_name: str | None
+    status: str | None
+    external_url: str | None
+    commit_sha: str | None
+    commit_message: str | None
+    ref: str | None
+    event_metadata: dict[str, Any] | None
 
 
 @dataclass(frozen=True)

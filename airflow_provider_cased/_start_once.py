@@ -6,7 +6,7 @@
 - A task is retried: the run, execution or agent session its earlier try started
   is found in Airflow 3.3's task state store, or (runs, any Airflow) by
   ``trigger_name``, and re-attached to unless it failed (``earlier_run``,
-  ``earlier_execution``, ``earlier_session``). Sessions and executions carry no
+  ``earlier_work``). Sessions and executions carry no
   label to search by, so before Airflow 3.3 a retry starts them afresh.
 
 Work a person abandoned is never re-attached to (Airflow 3.3): marking a waiting task
@@ -40,7 +40,6 @@ from airflow_provider_cased.states import (
 if TYPE_CHECKING:
     from airflow_provider_cased._http import ApiRequest
     from airflow_provider_cased.hooks.cased import CasedHook
-    from airflow_provider_cased.hooks.casedev import CaseDevHook
 
 # A run created up to this long before we asked still counts as ours: clocks differ.
 CLOCK_SKEW_SECONDS = 60.0
@@ -130,34 +129,19 @@ def earlier_run(
     return _reattachable(WORKFLOW_RUN, run, hook.log)
 
 
-def earlier_execution(hook: CaseDevHook, context: Context) -> dict[str, Any] | None:
-    """On Airflow 3.3+: the execution an earlier try started, unless it failed."""
-    entry = _entry(context, EXECUTION_STATE_KEY)
-    if entry is None or _abandoned(context, ACTION_EXECUTION, entry, hook.log):
+def earlier_work(spec: RemoteSpec, hook: Any, context: Context) -> dict[str, Any] | None:
+    """On Airflow 3.3+: the action execution or agent session an earlier try started,
+    unless it failed."""
+    entry = _entry(context, STATE_KEYS[spec.kind])
+    if entry is None or _abandoned(context, spec, entry, hook.log):
         return None
-    execution_id = entry["id"]
-    return _reattachable(ACTION_EXECUTION, hook.get_execution(str(execution_id)), hook.log)
+    answer = spec.fetch(hook, {spec.id_fields[-1]: str(entry["id"])}, retry=True)
+    return _reattachable(spec, answer, hook.log)
 
 
-def earlier_session(hook: CasedHook, context: Context) -> dict[str, Any] | None:
-    """On Airflow 3.3+: the agent session an earlier try started, unless it failed."""
-    entry = _entry(context, SESSION_STATE_KEY)
-    if entry is None or _abandoned(context, AGENT_SESSION, entry, hook.log):
-        return None
-    session_id = entry["id"]
-    return _reattachable(AGENT_SESSION, hook.get_agent_session(str(session_id)), hook.log)
-
-
-def remember_session(context: Context, session_id: str) -> None:
-    _store(context, SESSION_STATE_KEY, session_id)
-
-
-def remember_run(context: Context, workflow_id: str, run_id: str) -> None:
-    _store(context, RUN_STATE_KEY, {"workflow_id": workflow_id, "run_id": run_id})
-
-
-def remember_execution(context: Context, execution_id: str) -> None:
-    _store(context, EXECUTION_STATE_KEY, execution_id)
+def remember(context: Context, spec: RemoteSpec, ids: dict[str, str]) -> None:
+    """Store what this try started: a run's ids, or (as before) a bare execution/session id."""
+    _store(context, STATE_KEYS[spec.kind], ids if len(ids) > 1 else spec.remote_id(ids))
 
 
 def _entry(context: Context, key: str) -> dict[str, Any] | None:

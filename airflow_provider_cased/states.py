@@ -100,9 +100,9 @@ class RemoteSpec:
     def remote_id(self, ids: dict[str, str]) -> str:
         return ids[self.id_fields[-1]]
 
-    def fetch(self, hook: Any, ids: dict[str, str]) -> Any:
-        """One status read for a wait: no retry loop, the wait backs off on its own clock."""
-        return getattr(hook, self.fetch_method)(**ids, retry=False)
+    def fetch(self, hook: Any, ids: dict[str, str], *, retry: bool = False) -> Any:
+        """One read; by default no retry loop: a wait backs off on its own clock."""
+        return getattr(hook, self.fetch_method)(**ids, retry=retry)
 
     async def afetch(self, hook: Any, ids: dict[str, str]) -> Any:
         return await getattr(hook, f"a_{self.fetch_method}")(**ids, retry=False)

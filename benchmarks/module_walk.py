@@ -28,21 +28,38 @@ SOCKET_SENDS = {"sendall", "send", "write"}
 
 def module_of(frame: FrameType) -> str | None:
     filename = frame.f_code.co_filename
-    # The emulator answers from its own threads; module bodies run once, at import.
+    # The emulator answers from its own threads.
     if not filename.startswith(PACKAGE_DIR) or filename.startswith(EMULATOR_DIR):
-        return None
-    if frame.f_code.co_name == "<module>":
         return None
     relative = filename[len(PACKAGE_DIR) + 1 :].removesuffix(".py").replace(os.sep, ".")
     return "airflow_provider_cased." + relative.removesuffix(".__init__")
 
 
-class Walk:
-    """Modules entered and crossings, split at the first send on a socket."""
+def carries(value: Any, remote_id: str) -> bool:
+    """The id itself, or a container, request or object holding it one level down."""
+    if isinstance(value, str):
+        return value == remote_id or f"/{remote_id}/" in value
+    if isinstance(value, dict):
+        return any(carries(item, remote_id) for item in value.values() if isinstance(item, str))
+    if isinstance(value, (list, tuple)):
+        return any(carries(item, remote_id) for item in value if isinstance(item, str))
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict):
+        return any(
+            carries(item, remote_id) for item in attributes.values() if isinstance(item, str)
+        )
+    return False
 
-    def __init__(self) -> None:
+
+class Walk:
+    """Modules entered and crossings, split at the first send on a socket; and the modules
+    whose functions were handed the remote id (an argument, or an attribute of one)."""
+
+    def __init__(self, remote_id: str) -> None:
+        self.remote_id = remote_id
         self.to_wire: tuple[list[str], int] | None = None
         self.modules: list[str] = []
+        self.id_modules: list[str] = []
         self.crossings = 0
 
     def profile(self, frame: FrameType, event: str, arg: Any) -> None:
@@ -58,6 +75,12 @@ class Walk:
             return
         if callee not in self.modules:
             self.modules.append(callee)
+        if (
+            self.to_wire is None
+            and callee not in self.id_modules
+            and any(carries(value, self.remote_id) for value in frame.f_locals.values())
+        ):
+            self.id_modules.append(callee)
         caller = frame.f_back
         # The nearest caller frame of ours: a call through Airflow or a library in between
         # still crosses from that module to this one.
@@ -87,11 +110,13 @@ class Walk:
     def report(self, title: str) -> dict[str, Any]:
         wire_modules, wire_crossings = self.to_wire or ([], 0)
         print(f"\n{title}")
+        print(f"  the id's way: {len(self.id_modules):2d} modules ({', '.join(self.id_modules)})")
         print(f"  to the wire : {len(wire_modules):2d} modules, {wire_crossings:3d} crossings")
         print(f"  whole call  : {len(self.modules):2d} modules, {self.crossings:3d} crossings")
         for name in self.modules:
             print(f"    {'*' if name in wire_modules else ' '} {name}")
         return {
+            "id_modules": len(self.id_modules),
             "wire_modules": len(wire_modules),
             "wire_crossings": wire_crossings,
             "modules": len(self.modules),
@@ -120,6 +145,9 @@ def main() -> int:
 
     with Emulator(run_seconds=0.05) as emulator:
         os.environ.update(connection_env(emulator))
+        # Imported up front: a module's first import is not part of any call's walk.
+        import airflow_provider_cased.hooks.cased
+        import airflow_provider_cased.hooks.casedev  # noqa: F401
         from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
         from airflow_provider_cased.operators.casedev import CaseDevActionOperator
 
@@ -137,11 +165,11 @@ def main() -> int:
             deferrable=False,
         )
         figures = {}
-        for title, operator in (
-            ("CasedWorkflowRunOperator(workflow_id=...)", runs),
-            ("CaseDevActionOperator(action_id=...)", execute),
+        for title, operator, remote_id in (
+            ("CasedWorkflowRunOperator(workflow_id=...)", runs, runs.workflow_id),
+            ("CaseDevActionOperator(action_id=...)", execute, execute.action_id),
         ):
-            walk = Walk()
+            walk = Walk(remote_id)
             walk.run(lambda op=operator: op.execute(task_context(op.task_id)))
             figures[operator.task_id] = walk.report(title)
     if "--json" in sys.argv:

@@ -8,8 +8,6 @@ the investigation has been requested.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow import DAG
 
 from airflow_provider_cased.notifications.cased import CasedAgentSessionNotifier
@@ -28,8 +26,6 @@ with DAG(
     dag_id="cased_agent_session_on_failure",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
     tags=["cased", "example"],
 ):
     check = PythonOperator(

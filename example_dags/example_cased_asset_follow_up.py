@@ -36,7 +36,6 @@ with DAG(
     doc_md=__doc__,
     schedule=[COST_REVIEW],
     start_date=datetime(2024, 1, 1),
-    catchup=False,
     tags=["cased", "example"],
 ):
     report_outcome()

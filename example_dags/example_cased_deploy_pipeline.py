@@ -7,8 +7,6 @@ task's state (success -> ``success``, failed -> ``failure``).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow import DAG
 
 from airflow_provider_cased.notifications.cased import CasedDeploymentNotifier
@@ -37,8 +35,6 @@ with DAG(
     dag_id="cased_deploy_pipeline",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
     params={"version": "v1.2.3", "commit_sha": "4f1c2e9"},
     tags=["cased", "example"],
 ):

@@ -52,7 +52,6 @@ if AssetWatcher is not None:
         doc_md=__doc__,
         schedule=[MIGRATION_CHECK_FAILED],
         start_date=datetime(2024, 1, 1),
-        catchup=False,
         tags=["cased", "example"],
     ):
         run = failed_run()

@@ -3,8 +3,6 @@ for all of them with sensors (deferred: no worker slot is held while they run)."
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow import DAG
 
 from airflow_provider_cased.operators.cased import (
@@ -19,8 +17,6 @@ with DAG(
     dag_id="cased_fan_in_sensors",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
     tags=["cased", "example"],
 ):
     for name, workflow_id in WORKFLOWS.items():

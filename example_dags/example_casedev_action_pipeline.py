@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from airflow import DAG
@@ -19,8 +18,6 @@ with DAG(
     dag_id="casedev_action_pipeline",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
     params={"contract_url": "s3://contracts/2024/acme-msa.pdf"},
     tags=["casedev", "example"],
 ):

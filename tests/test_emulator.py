@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +25,7 @@ import pytest
 from emulator_http import KEY, Client, call
 
 from airflow_provider_cased.testing import Emulator, Fault, RecordedRequest, connection_env
+from airflow_provider_cased.testing.cased import RUN_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -247,18 +249,8 @@ def test_workflow_run_progression(emu: Emulator) -> None:
     r = call(emu, "POST", f"/api/v1/workflows/{wf['id']}/runs/", body)
     assert r.status == 201
     run = r.json
-    expected = {
-        "id",
-        "workflow",
-        "workflow_name",
-        "triggered_by",
-        "trigger_name",
-        "status",
-        "session_id",
-        "started_at",
-        "created_at",
-    }
-    assert expected <= set(run)
+    # The documented keys (test_emulator_shapes checks RUN_KEYS against the API docs).
+    assert set(RUN_KEYS) <= set(run)
     assert run["status"] == "pending" and run["workflow"] == wf["id"]
     assert (run["workflow_name"], run["trigger_name"]) == ("Quick", "nightly-1")
     assert emu.runs[run["id"]]["context"] == {"pr": 7}  # kept, though never answered
@@ -782,20 +774,13 @@ def call_tls_ok(emulator: Emulator, ctx: ssl.SSLContext) -> bool:
         client.close()
 
 
-def test_cli(tmp_path: Path) -> None:
+@contextmanager
+def emulator_cli(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m airflow_provider_cased.testing`` with ``args``; yields it and its first line.
+    The caller ends it with SIGTERM and checks the exit code; a failed test kills it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_cased.testing",
-            "--port",
-            "0",
-            "--api-key",
-            "cli-key",
-            "--run-seconds",
-            "0.1",
-        ],
+        [sys.executable, "-m", "airflow_provider_cased.testing", "--port=0", *args],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -804,7 +789,22 @@ def test_cli(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
+        yield proc, proc.stdout.readline()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stops_cleanly(proc: subprocess.Popen[str]) -> bool:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=5) == 0
+
+
+def test_cli(tmp_path: Path) -> None:
+    with emulator_cli(tmp_path, "--api-key", "cli-key", "--run-seconds", "0.1") as (proc, first):
+        assert proc.stdout is not None
+        lines = [first, proc.stdout.readline(), proc.stdout.readline()]
         match = re.search(r"(http://127\.0\.0\.1:(\d+))", lines[0])
         assert match, lines
         url, port = match.group(1), int(match.group(2))
@@ -816,12 +816,7 @@ def test_cli(tmp_path: Path) -> None:
         conn.request("GET", "/actions/v1", headers={"Authorization": "Bearer cli-key"})
         assert conn.getresponse().status == 200
         conn.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert stops_cleanly(proc)
 
 
 # --------------------------------------------------------------------------- rate-limit mode
@@ -960,18 +955,8 @@ def test_control_shows_what_the_answers_leave_out(emu: Emulator) -> None:
 
 
 def test_cli_rate_limit_flag(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_cased.testing", "--port=0", "--rate-limit=1"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        match = re.search(r"http://127\.0\.0\.1:(\d+)", proc.stdout.readline())
+    with emulator_cli(tmp_path, "--rate-limit=1") as (proc, first):
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", first)
         assert match
         conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=5)
         statuses = []
@@ -982,12 +967,7 @@ def test_cli_rate_limit_flag(tmp_path: Path) -> None:
             statuses.append(answer.status)
         conn.close()
         assert statuses == [200, 429]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert stops_cleanly(proc)
 
 
 def test_pytest_plugin(tmp_path: Path) -> None:

@@ -108,12 +108,18 @@ def test_trigger_on_kill_of_an_execution_names_its_api_url(emulator, logs):
 # -- the next try never re-attaches to abandoned work (task state store, 3.3) -------------
 
 
+def run_of_a_first_try(hook: CasedHook, store: MemoryTaskStateStore) -> tuple[Any, Any]:
+    """A run started by try 1 of a task instance, stored as that try stores it."""
+    run = hook.trigger_workflow_run("wf_slow", trigger_name="airflow:d.t:manual__1")
+    first = task_context(store, 1)
+    _start_once.remember(first, WORKFLOW_RUN, {"workflow_id": "wf_slow", "run_id": run["id"]})
+    return run, first
+
+
 def test_a_try_that_never_came_back_from_the_triggerer_was_abandoned(slow, logs):
     store = MemoryTaskStateStore()
     hook = CasedHook()
-    run = hook.trigger_workflow_run("wf_slow", trigger_name="airflow:d.t:manual__1")
-    first = task_context(store, 1)
-    _start_once.remember_run(first, "wf_slow", run["id"])
+    run, first = run_of_a_first_try(hook, store)
     _start_once.waiting_in_triggerer(first, WORKFLOW_RUN, "https://example/agents/s1")
 
     cleared = task_context(store, 2)
@@ -130,9 +136,7 @@ def test_a_wait_that_came_back_from_the_triggerer_is_still_reattached(slow):
     # resumes it, and a retry after that (say the deadline passed) re-attaches as before.
     store = MemoryTaskStateStore()
     hook = CasedHook()
-    run = hook.trigger_workflow_run("wf_slow", trigger_name="airflow:d.t:manual__1")
-    first = task_context(store, 1)
-    _start_once.remember_run(first, "wf_slow", run["id"])
+    run, first = run_of_a_first_try(hook, store)
     _start_once.waiting_in_triggerer(first, WORKFLOW_RUN, "")
     _start_once.resumed(first, WORKFLOW_RUN)
     again = _start_once.earlier_run(hook, task_context(store, 2), "wf_slow", "x")
@@ -147,16 +151,14 @@ def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
         hook: Any = CaseDevHook()
         answer = hook.execute_action("action_contract_review", {"doc": "x"})
         remote_id = str(normalize_execution(answer)["execution_id"])
-        _start_once.remember_execution(first, remote_id)
-        earlier = _start_once.earlier_execution
     else:
         hook = CasedHook()
         remote_id = hook.create_agent_session("why?")["session_id"]
-        _start_once.remember_session(first, remote_id)
-        earlier = _start_once.earlier_session
-    assert earlier(hook, task_context(store, 2)) is not None  # re-attached: not abandoned
+    _start_once.remember(first, spec, {spec.id_fields[-1]: remote_id})
+    earlier = _start_once.earlier_work
+    assert earlier(spec, hook, task_context(store, 2)) is not None  # re-attached: not abandoned
     _start_once.waiting_in_triggerer(first, spec, "")
-    assert earlier(hook, task_context(store, 2)) is None
+    assert earlier(spec, hook, task_context(store, 2)) is None
 
 
 # -- the operator's on_kill (the wait in the worker) ---------------------------------------

@@ -212,10 +212,9 @@ class SyncTransport:
                 answer = self.session.request(
                     request.method,
                     url,
-                    params=request.params or None,
-                    json=request.json,
                     timeout=timeout,
                     allow_redirects=False,
+                    **request.body_and_query(),
                 )
             except requests.RequestException as exc:
                 delay = attempts.failed(classify_requests_error(exc), exc)
@@ -263,12 +262,7 @@ class HttpxClient:
         # Waiting for a free pooled connection is normal under load: allow it the read timeout.
         timeout = self._httpx.Timeout(read, connect=connect, pool=read)
         answer = await self.client.request(
-            request.method,
-            url,
-            params=request.params or None,
-            json=request.json,
-            headers=headers,
-            timeout=timeout,
+            request.method, url, headers=headers, timeout=timeout, **request.body_and_query()
         )
         return answer.status_code, answer.headers, answer.content
 
@@ -321,12 +315,11 @@ class AiohttpClient:
         async with self.session.request(
             request.method,
             url,
-            params=request.params or None,
-            json=request.json,
             headers=headers,
             timeout=timeout,
             allow_redirects=False,
             proxy=self.proxy,
+            **request.body_and_query(),
         ) as answer:
             return answer.status, answer.headers, await answer.read()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased._connection_form import (
     AUTH_SCHEMES,
@@ -28,6 +28,11 @@ from airflow_provider_cased._start_once import send_run_request
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.states import RUN_STATUS_FILTERS
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from airflow_provider_cased._http import DeploymentFields
 
 ENDPOINTS = {
     "notify_deployment": Endpoint("POST", "/api/v1/deployments/"),
@@ -98,46 +103,28 @@ class CasedHook(ApiHookBase):
     # -- deployments and agent sessions ---------------------------------------------------
 
     def notify_deployment(
-        self,
-        deployment_request: str,
-        *,
-        repository_full_name: str | None = None,
-        status: str | None = None,
-        external_url: str | None = None,
-        commit_sha: str | None = None,
-        commit_message: str | None = None,
-        ref: str | None = None,
-        event_metadata: dict[str, Any] | None = None,
+        self, deployment_request: str, **fields: Unpack[DeploymentFields]
     ) -> dict[str, Any]:
         """Tell Cased a deployment happened (``POST /api/v1/deployments/``).
 
         :param deployment_request: what was deployed, e.g. "Production deploy v1.2.3".
-        :param repository_full_name: ``org/repo``; Cased requires it when the
-            organisation has more than one project (a 400 naming this field otherwise).
-        :param status: ``pending``, ``running``, ``success`` (the API's default),
-            ``failure`` or ``cancelled``.
-        :param external_url: link back to the deploy system.
-        :param commit_sha: the deployed commit.
-        :param commit_message: its message.
-        :param ref: e.g. ``refs/heads/main``.
-        :param event_metadata: free-form JSON object.
+        :param fields: by name, each optional: ``repository_full_name`` (``org/repo``;
+            Cased requires it when the organisation has more than one project, a 400
+            naming this field otherwise), ``status`` (``pending``, ``running``,
+            ``success`` (the API's default), ``failure`` or ``cancelled``),
+            ``external_url`` (link back to the deploy system), ``commit_sha``,
+            ``commit_message``, ``ref`` (e.g. ``refs/heads/main``) and
+            ``event_metadata`` (free-form JSON object).
         :return: the API's answer (``id``, ``status``, ``created_at``).
         """
         with self.checking_inputs():
-            body = DeploymentBody(
-                deployment_request=deployment_request,
-                repository_full_name=repository_full_name,
-                status=status,
-                external_url=external_url,
-                commit_sha=commit_sha,
-                commit_message=commit_message,
-                ref=ref,
-                event_metadata=event_metadata,
-            )
+            body = DeploymentBody(deployment_request=deployment_request, **fields)
         with _repository_hint():
             return self.request(ENDPOINTS["notify_deployment"], json=body.json())
 
-    async def a_notify_deployment(self, deployment_request: str, **fields: Any) -> dict[str, Any]:
+    async def a_notify_deployment(
+        self, deployment_request: str, **fields: Unpack[DeploymentFields]
+    ) -> dict[str, Any]:
         """``notify_deployment`` for the triggerer (Deadline Alert callbacks).
 
         :param deployment_request: what was deployed, e.g. "Production deploy v1.2.3".

@@ -12,6 +12,9 @@ from airflow_provider_cased.compat import BaseNotifier, Context
 from airflow_provider_cased.exceptions import CasedApiError
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from airflow_provider_cased._http import DeploymentFields
     from airflow_provider_cased.hooks.cased import CasedHook
 
 # Every Airflow task/DAG-run state -> the deployment status Cased records. Sending no
@@ -111,33 +114,21 @@ class CasedDeploymentNotifier(_CasedNotifier):
         self,
         *,
         deployment_request: str,
-        repository_full_name: str | None = None,
-        status: str | None = None,
-        external_url: str | None = None,
-        commit_sha: str | None = None,
-        commit_message: str | None = None,
-        ref: str | None = None,
-        event_metadata: dict[str, Any] | None = None,
         cased_conn_id: str = "cased_default",
         context: Context | None = None,
+        **fields: Unpack[DeploymentFields],
     ) -> None:
+        unknown = sorted(set(fields) - set(DeploymentBody.field_names()))
+        if unknown:
+            raise TypeError(f"CasedDeploymentNotifier got unexpected keyword arguments: {unknown}")
         super().__init__(cased_conn_id, context)
-        self.deployment_request = deployment_request
-        self.repository_full_name = repository_full_name
-        self.status = status
-        self.external_url = external_url
-        self.commit_sha = commit_sha
-        self.commit_message = commit_message
-        self.ref = ref
-        self.event_metadata = event_metadata
-        DeploymentBody.check_known("CasedDeploymentNotifier", self._fields())
-
-    def _fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in DeploymentBody.field_names()}
+        DeploymentBody.hold(
+            self, "CasedDeploymentNotifier", {"deployment_request": deployment_request, **fields}
+        )
 
     def fields_for(self, context: Context) -> dict[str, Any]:
         """The request fields for this callback: the notifier's, with defaults from the context."""
-        fields = self._fields()
+        fields = DeploymentBody.held_by(self)
         facts = callback_facts(context)
         if fields["status"] is None:
             fields["status"] = deployment_status(facts["state"], "error" in facts)

@@ -184,7 +184,13 @@ class RemoteWaitMixin:
             )
         outcome = self.outcome(remote_id, answer, ids or self.ids_for(remote_id))
         record_outcome(context, getattr(self, "outlets", None), outcome)
-        return self.result(answer)
+        return self.finished(context, remote_id, self.result(answer), outcome)
+
+    def finished(
+        self, context: Context, remote_id: str, result: Any, outcome: dict[str, Any]
+    ) -> Any:
+        """The task's return value, once the work succeeded (a subclass may have it reviewed)."""
+        return result
 
     def outcome(
         self, remote_id: str, answer: dict[str, Any], ids: dict[str, str]

@@ -189,7 +189,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
                     f"Cased answered the run request without a run id: {run!r}"[:500],
                     conn_id=hook.conn_id,
                 )
-            _start_once.remember_run(context, workflow_id, run_id)
+            _start_once.remember(context, self.spec, self.ids_for(run_id))
             push_session_link(context, hook, run.get("session_id"))
             return self.wait_for(context, run_id, run)
 
@@ -257,7 +257,7 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
-            answer = _start_once.earlier_session(hook, context)
+            answer = _start_once.earlier_work(self.spec, hook, context)
             if answer is None:
                 with self.asking_first(context, hook, "Start a Cased agent session"):
                     answer = hook.create_agent_session(self.prompt, self.context)
@@ -268,7 +268,7 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
                     f"Cased answered the session request without a session_id: {answer!r}"[:500],
                     conn_id=hook.conn_id,
                 )
-            _start_once.remember_session(context, session_id)
+            _start_once.remember(context, self.spec, self.ids_for(session_id))
             push_session_link(context, hook, session_id, answer.get("url"))
             return self.wait_for(context, session_id, answer)
 
@@ -310,21 +310,12 @@ class CasedDeploymentOperator(_CasedOperator):
     ) -> None:
         super().__init__(cased_conn_id=cased_conn_id, **kwargs)
         self.set_approval(require_approval, approval)
-        self.deployment_request = deployment_request
-        self.repository_full_name = repository_full_name
-        self.status = status
-        self.external_url = external_url
-        self.commit_sha = commit_sha
-        self.commit_message = commit_message
-        self.ref = ref
-        self.event_metadata = event_metadata
-        DeploymentBody.check_known(f"Task '{self.task_id}'", self._fields())
-
-    def _fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in DeploymentBody.field_names()}
+        # The signature names each field (typed, and default_args apply to them); the
+        # body declares them, with their checks, once.
+        DeploymentBody.hold(self, f"Task '{self.task_id}'", locals())
 
     def execute(self, context: Context) -> Any:
-        fields = self._fields()
+        fields = DeploymentBody.held_by(self)
         if fields["external_url"] is None:
             fields["external_url"] = getattr(context["ti"], "log_url", None)
         hook = self.hook

@@ -135,7 +135,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                 self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
             assert self.resolved_action_id is not None
 
-            answer = _start_once.earlier_execution(hook, context)
+            answer = _start_once.earlier_work(self.spec, hook, context)
             if answer is None:
                 shown = self.resolved_action_id + (
                     f" ({self.action_name!r})" if self.action_name else ""
@@ -156,7 +156,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                         f"case.dev answered the execute request without an id: {answer!r}"[:500],
                         conn_id=hook.conn_id,
                     )
-                _start_once.remember_execution(context, execution_id)
+                _start_once.remember(context, self.spec, self.ids_for(execution_id))
                 self.log.info("case.dev execution %s is %s", execution_id, answer.get("status"))
             execution_id = str(normalize_execution(answer)["execution_id"])
             return self.wait_for(context, execution_id, answer)
@@ -166,19 +166,13 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
     def ids_for(self, remote_id: str) -> dict[str, str]:
         return {"execution_id": remote_id}
 
-    def finish(
-        self,
-        context: Context,
-        remote_id: str,
-        answer: dict[str, Any],
-        ids: dict[str, str] | None = None,
+    def finished(
+        self, context: Context, remote_id: str, result: Any, outcome: dict[str, Any]
     ) -> Any:
-        result = super().finish(context, remote_id, answer, ids)
         if self.review is None:
             return result
         # Kept in XCom (which a resumed try keeps) for review_complete: defer(kwargs=…) is
         # not kept by every runner. The asset-event extra is recorded again there.
-        outcome = self.outcome(remote_id, answer, ids or self.ids_for(remote_id))
         context["ti"].xcom_push(key=REVIEW_XCOM_KEY, value={"result": result, "outcome": outcome})
         self.log.info("Asking for a review of the output of execution %s", remote_id)
         params = {"output": self._output_param(result.get("output"))}

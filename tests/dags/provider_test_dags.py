@@ -30,7 +30,13 @@ except ImportError:  # Airflow 2.x
 
 DEFERRABLE = os.environ.get("CASED_TEST_DEFERRABLE") == "1"
 FAST = {"poll_interval": 0.3, "deferrable": DEFERRABLE}
+SENSING: dict[str, Any] = {"poke_interval": 0.3, "timeout": 30, "deferrable": DEFERRABLE}
 START = datetime(2024, 1, 1)
+
+
+def retried(times: int) -> dict[str, Any]:
+    """Retries at once: a task that re-attaches (or starts anew) on its next try."""
+    return {"retries": times, "retry_delay": timedelta(seconds=0), **FAST}
 
 
 def dag(dag_id: str, **kwargs: Any) -> DAG:
@@ -72,13 +78,7 @@ with dag("t_run_unknown_status_then_completes"):
     expect(run.output, {"status": "completed"})
 
 with dag("t_run_retry_reattaches"):
-    CasedWorkflowRunOperator(
-        task_id="run",
-        workflow_id="wf_weekly_cost_review",
-        retries=1,
-        retry_delay=timedelta(seconds=0),
-        **FAST,
-    )
+    CasedWorkflowRunOperator(task_id="run", workflow_id="wf_weekly_cost_review", **retried(1))
 
 with dag("t_action_sync"):
     result = CaseDevActionOperator(
@@ -109,9 +109,7 @@ with dag("t_sensors"):
             task_id="wait",
             workflow_id="wf_deploy_watcher",
             run_id="{{ ti.xcom_pull(task_ids='start')['id'] }}",
-            poke_interval=0.3,
-            timeout=30,
-            deferrable=DEFERRABLE,
+            **SENSING,
         )
         << start
     )
@@ -122,9 +120,7 @@ with dag("t_sensors"):
         CaseDevActionExecutionSensor(
             task_id="wait_act",
             execution_id="{{ ti.xcom_pull(task_ids='act')['execution_id'] }}",
-            poke_interval=0.3,
-            timeout=30,
-            deferrable=DEFERRABLE,
+            **SENSING,
         )
         << act
     )
@@ -139,10 +135,8 @@ with dag("t_sensor_failed_run"):
                 task_id=f"wait_soft_fail_{soft_fail}".lower(),
                 workflow_id="wf_flaky_migration_check",
                 run_id="{{ ti.xcom_pull(task_ids='start')['id'] }}",
-                poke_interval=0.3,
-                timeout=30,
                 soft_fail=soft_fail,
-                deferrable=DEFERRABLE,
+                **SENSING,
             )
             << start
         )
@@ -160,13 +154,7 @@ with dag("t_session_and_deployment"):
     )
 
 with dag("t_run_retry_after_wait_error"):
-    CasedWorkflowRunOperator(
-        task_id="run",
-        workflow_id="wf_weekly_cost_review",
-        retries=1,
-        retry_delay=timedelta(seconds=0),
-        **FAST,
-    )
+    CasedWorkflowRunOperator(task_id="run", workflow_id="wf_weekly_cost_review", **retried(1))
 
 with dag("t_session_waits"):
     session = CasedAgentSessionOperator(
@@ -185,9 +173,7 @@ with dag("t_session_sensor"):
         CasedAgentSessionSensor(
             task_id="wait",
             session_id="{{ ti.xcom_pull(task_ids='start')['session_id'] }}",
-            poke_interval=0.3,
-            timeout=30,
-            deferrable=DEFERRABLE,
+            **SENSING,
         )
         << started
     )
@@ -197,9 +183,7 @@ with dag("t_session_retry_reattaches"):
         task_id="session",
         prompt="Retry {{ dag.dag_id }}",
         wait_for_completion=True,
-        retries=1,
-        retry_delay=timedelta(seconds=0),
-        **FAST,
+        **retried(1),
     )
 
 with dag("t_outcome_in_asset_events"):
@@ -221,9 +205,7 @@ with dag("t_run_retries_but_401_never_heals"):
     CasedWorkflowRunOperator(
         task_id="run",
         workflow_id="wf_weekly_cost_review",
-        retries=3,
-        retry_delay=timedelta(seconds=0),
-        **FAST,
+        **retried(3),
     )
 
 with dag("t_failed_action_is_not_retried"):
@@ -231,7 +213,5 @@ with dag("t_failed_action_is_not_retried"):
         task_id="act",
         action_name="Broken OCR",
         input={"doc": "x"},
-        retries=2,
-        retry_delay=timedelta(seconds=0),
-        **FAST,
+        **retried(2),
     )

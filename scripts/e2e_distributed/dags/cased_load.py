@@ -12,7 +12,7 @@ finishes them once the chaos is over, so every wait spans every fault.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import DAG
 
@@ -30,8 +30,6 @@ with DAG(
     dag_id="cased_load",
     doc_md=__doc__,
     schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
     # Deferred tasks must never be what holds the fan-out back: the executor slots do that.
     max_active_tasks=1000,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=5)},
