@@ -83,14 +83,16 @@ def test_api_error_yields_error_event(emulator):
 
 def test_missing_connection_key_yields_error_event(emulator, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NOKEY", '{"conn_type": "cased", "host": "http://127.0.0.1:9"}')
-    event = first_event(CasedWorkflowRunTrigger("wf", "r", conn_id="nokey"))
+    # A short interval: the connection is read at the first poll, after a random start
+    # delay of up to one interval (the operator has read it before it defers).
+    event = first_event(CasedWorkflowRunTrigger("wf", "r", conn_id="nokey", poll_interval=0.1))
     assert event["status"] == "error" and "nokey" in event["message"]
 
 
 def test_plain_http_connection_yields_error_event_without_polling(monkeypatch):
     conn = '{"conn_type": "cased", "host": "http://cased.example", "password": "k"}'
     monkeypatch.setenv("AIRFLOW_CONN_PLAIN", conn)
-    event = first_event(CasedWorkflowRunTrigger("wf", "r", conn_id="plain"))
+    event = first_event(CasedWorkflowRunTrigger("wf", "r", conn_id="plain", poll_interval=0.1))
     assert event["status"] == "error" and "allow_plain_http" in event["message"]
 
 

@@ -74,6 +74,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import parse_qs, parse_qsl, unquote
 
+from airflow_provider_cased.states import ACTION_EXECUTION, WORKFLOW_RUN
+
 if TYPE_CHECKING:
     from airflow_provider_cased.testing.cased import CasedApi
     from airflow_provider_cased.testing.casedev import CaseDevApi
@@ -329,7 +331,8 @@ def _route_pattern(template: str) -> re.Pattern[str]:
 
 # --------------------------------------------------------------------------- time-driven statuses
 
-IN_PROGRESS = frozenset({"pending", "running"})
+# The provider's own reading of the documented statuses: the emulator and the waits agree.
+IN_PROGRESS = WORKFLOW_RUN.in_progress | ACTION_EXECUTION.in_progress
 Schedule = Sequence[tuple[str, float]]
 
 
