@@ -156,6 +156,36 @@ def test_ids_cannot_escape_their_path_segment(emulator):
     assert emulator.requests[-1].path == "/api/v1/workflows/..%2Fdeployments/"
 
 
+def test_unknown_deployment_field_is_refused_before_sending(emulator):
+    with pytest.raises(TypeError, match="statuss"):
+        CasedHook().notify_deployment("x", statuss="success")  # type: ignore[call-arg]
+    assert emulator.requests == []
+
+
+def test_before_starting_work_sees_only_requests_that_start_work(emulator):
+    # What an approving operator installs: it sees each POST, exactly as it would leave,
+    # before it leaves, and can stop it; reads pass by.
+    hook = CasedHook()
+    seen = []
+
+    def stop(request):
+        seen.append((request.method, request.path, request.json))
+        raise RuntimeError("parked")
+
+    hook.before_starting_work = stop
+    assert hook.get_workflow("wf_weekly_cost_review")["id"] == "wf_weekly_cost_review"
+    with pytest.raises(RuntimeError, match="parked"):
+        hook.trigger_workflow_run("wf_weekly_cost_review", trigger_name="n")
+    assert seen == [
+        (
+            "POST",
+            "/api/v1/workflows/wf_weekly_cost_review/runs/",
+            {"triggered_by": "manual", "trigger_name": "n"},
+        )
+    ]
+    assert [r.method for r in emulator.requests] == ["GET"]
+
+
 # -- bad input: clear error naming the field and the connection, no request ----------------
 
 

@@ -59,6 +59,13 @@ def test_explicit_fields_win_over_defaults(emulator):
     )
 
 
+def test_unknown_deployment_fields_are_refused_by_name(emulator):
+    # The fields arrive as **fields (one declaration): a misspelt one must still fail.
+    with pytest.raises(TypeError, match="statuss"):
+        CasedDeploymentNotifier(deployment_request="d", statuss="success")  # type: ignore[call-arg]
+    assert emulator.requests == []
+
+
 def test_agent_session_notifier_sends_the_error(emulator):
     CasedAgentSessionNotifier(prompt="Why did it fail?").notify(
         callback_context("failed", RuntimeError("disk full"))

@@ -18,7 +18,7 @@ from airflow_provider_cased._http import (
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
-from airflow_provider_cased.operators._approval import HumanInputMixin
+from airflow_provider_cased.operators._approval import HumanInputMixin, id_and_name
 from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 
@@ -167,9 +167,7 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             run = _start_once.earlier_run(hook, context, workflow_id, base_name)
             if run is None:
                 name = _start_once.name_for_try(base_name, _start_once.try_number(context))
-                workflow = workflow_id + (
-                    f" ({self.workflow_name!r})" if self.workflow_name else ""
-                )
+                workflow = id_and_name(workflow_id, self.workflow_name)
                 with self.asking_first(
                     context,
                     hook,

@@ -20,6 +20,7 @@ from airflow_provider_cased.operators._approval import (
     HumanInputMixin,
     ask,
     decide,
+    id_and_name,
     shown_json,
 )
 from airflow_provider_cased.operators._base import (
@@ -137,9 +138,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
 
             answer = _start_once.earlier_work(self.spec, hook, context)
             if answer is None:
-                shown = self.resolved_action_id + (
-                    f" ({self.action_name!r})" if self.action_name else ""
-                )
+                shown = id_and_name(self.resolved_action_id, self.action_name)
                 with self.asking_first(
                     context,
                     hook,
