@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased.compat import Context, get_task_state_store
+from airflow_provider_cased.compat import Context
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.states import (
     ACTION_EXECUTION,
@@ -62,9 +62,10 @@ def try_number(context: Context) -> int:
     return int(getattr(context["ti"], "try_number", 1) or 1)
 
 
-def name_for_try(base_name: str, number: int) -> str:
+def name_for_try(base_name: str, context: Context) -> str:
     """After a failed earlier run the name gets the try number, so the lost-answer
     check of this try cannot mistake the old run for the new one."""
+    number = try_number(context)
     return base_name if number <= 1 else f"{base_name} (try {number})"
 
 
@@ -237,13 +238,21 @@ def _dag_run_started(context: Context) -> float | None:
     return timestamp() - CLOCK_SKEW_SECONDS if callable(timestamp) else None
 
 
+def _task_state_store(context: Context) -> Any | None:
+    """The per-task-instance key/value store that survives retries (Airflow 3.3+), else None."""
+    try:
+        return context.get("task_state_store")
+    except AttributeError:
+        return None
+
+
 def _stored(context: Context, key: str) -> Any:
-    store = get_task_state_store(context)
+    store = _task_state_store(context)
     return store.get(key) if store is not None else None
 
 
 def _store(context: Context, key: str, value: Any) -> None:
-    store = get_task_state_store(context)
+    store = _task_state_store(context)
     if store is not None:
         store.set(key, value)
 

@@ -131,14 +131,6 @@ async def aget_connection(conn_id: str) -> Any:
     return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
-def get_task_state_store(context: Context) -> Any | None:
-    """The per-task-instance key/value store that survives retries (Airflow 3.3+), else None."""
-    try:
-        return context.get("task_state_store")
-    except AttributeError:
-        return None
-
-
 class HumanInput:
     """Airflow's human-in-the-loop pieces (3.1+, the standard provider's HITL):
     ``upsert_detail`` writes the request the Required Actions page shows;
@@ -229,7 +221,6 @@ __all__ = [
     "aget_connection",
     "airflow_at_least",
     "default_deferrable",
-    "get_task_state_store",
     "missing_before",
     "redact_secrets",
     "xcom_value",

@@ -156,17 +156,20 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
+            # Every rendered input is checked before the first request (a retry's search).
             with hook.checking_inputs():
                 body = RunBody(
                     triggered_by=self.triggered_by or triggered_by_from_run(context),
                     trigger_name=self.trigger_name,
                     context=self.context,
                 )
+                if self.workflow_name is None:
+                    self.resolved_workflow_id = required_str("workflow_id", self.workflow_id)
             base_name = body.trigger_name or default_trigger_name(context)
-            workflow_id = self._resolve_workflow_id(hook)
+            workflow_id = self.resolved_workflow_id or self._workflow_id_by_name(hook)
             run = _start_once.earlier_run(hook, context, workflow_id, base_name)
             if run is None:
-                name = _start_once.name_for_try(base_name, _start_once.try_number(context))
+                name = _start_once.name_for_try(base_name, context)
                 workflow = id_and_name(workflow_id, self.workflow_name)
                 with self.asking_first(
                     context,
@@ -191,14 +194,10 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
             push_session_link(context, hook, run.get("session_id"))
             return self.wait_for(context, run_id, run)
 
-    def _resolve_workflow_id(self, hook: CasedHook) -> str:
-        if self.workflow_id:
-            with hook.checking_inputs():
-                self.resolved_workflow_id = required_str("workflow_id", self.workflow_id)
-        else:
-            workflow = hook.find_workflow_by_name(self.workflow_name or "")
-            self.resolved_workflow_id = str(workflow["id"])
-            self.log.info("Workflow %r is %s", self.workflow_name, self.resolved_workflow_id)
+    def _workflow_id_by_name(self, hook: CasedHook) -> str:
+        workflow = hook.find_workflow_by_name(self.workflow_name or "")
+        self.resolved_workflow_id = str(workflow["id"])
+        self.log.info("Workflow %r is %s", self.workflow_name, self.resolved_workflow_id)
         return self.resolved_workflow_id
 
     # -- RemoteWaitMixin ------------------------------------------------------------------

@@ -126,12 +126,15 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
+            # Every rendered input is checked before the first request (the name look-up).
             with hook.checking_inputs():
                 body = ExecuteBody(input=self.input, webhook_id=self.webhook_id)
-                if self.action_id is not None:
+                if self.action_name is None:
                     self.resolved_action_id = required_str("action_id", self.action_id)
-            if self.action_id is None:
-                action = hook.find_action_by_name(required_str("action_name", self.action_name))
+                else:
+                    action_name = required_str("action_name", self.action_name)
+            if self.action_name is not None:
+                action = hook.find_action_by_name(action_name)
                 self.resolved_action_id = str(action["id"])
                 self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
             assert self.resolved_action_id is not None
