@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version
 from typing import Any
@@ -24,6 +26,9 @@ from airflow_provider_cased.approval import Approval
 _AIRFLOW = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
 HAS_HITL = _AIRFLOW >= (3, 1)
 AWAITING_INPUT_STATE = _AIRFLOW >= (3, 3)
+
+# An answered run ends within seconds; past this, the reviewer records why it did not.
+ANSWERED_RUN_ENDS_WITHIN = 60.0
 
 pytestmark = [
     pytest.mark.usefixtures("airflow_db"),
@@ -225,6 +230,33 @@ class Reviewer(threading.Thread):
             json={"chosen_options": self.answer, "params_input": self.params_input or {}},
         )
         assert answered.status_code == 200, answered.text
+        if not self.dag_run_ended.wait(ANSWERED_RUN_ENDS_WITHIN):
+            raise AssertionError(self._why_still_running(ti))
+
+    def _why_still_running(self, ti: dict[str, Any]) -> str:
+        """The task's state and every thread's stack, in a file that outlives a killed
+        test worker (``.ci/run`` prints the folder when CI fails)."""
+        state = self.api.get(
+            f"/api/v2/dags/{self.dag_id}/dagRuns/{ti['dag_run_id']}/taskInstances/{self.task_id}"
+        )
+        names = {thread.ident: thread.name for thread in threading.enumerate()}
+        stacks = "\n".join(
+            f"--- thread {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame))
+            for ident, frame in sys._current_frames().items()
+        )
+        report = (
+            f"{self.dag_id}.{self.task_id}: the DAG run had not ended "
+            f"{ANSWERED_RUN_ENDS_WITHIN:.0f} s after the answer {self.answer}.\n"
+            f"task instance: {state.status_code} {state.text[:2000]}\n\n{stacks}"
+        )
+        folder = os.environ.get("CASED_TEST_DIAGNOSTICS") or os.path.join(
+            tempfile.gettempdir(), "cased-test-diagnostics"
+        )
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"approval-{self.dag_id}-{self.task_id}-{os.getpid()}.txt")
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(report)
+        return f"{report.splitlines()[0]} Task state and stacks: {path}"
 
     def _sweep_until_resumed(self) -> None:
         # dag.test() has no scheduler: on 3.3 run the scheduler's own awaiting_input timeout
