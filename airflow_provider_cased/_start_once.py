@@ -8,6 +8,9 @@
   ``trigger_name``, and re-attached to unless it failed (``earlier_run``,
   ``earlier_work``). Sessions and executions carry no
   label to search by, so before Airflow 3.3 a retry starts them afresh.
+- A person cleared the task (whether it had succeeded, failed or was still waiting):
+  its next try starts new work, as a clear asks; only retries re-attach
+  (``starts_anew``).
 
 Work a person abandoned is never re-attached to (Airflow 3.3): marking a waiting task
 failed or successful, or clearing it, leaves the remote work running (neither API can
@@ -108,6 +111,18 @@ def send_run_request(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def starts_anew(context: Context) -> bool:
+    """This try is the first of the DAG run, or the first since a person cleared the task:
+    it starts new work. Only a retry re-attaches. Airflow's own test (a sensor's first
+    reschedule date): a clear sets ``max_tries`` to the tries so far plus ``retries``."""
+    max_tries = getattr(context["ti"], "max_tries", None)
+    retries = getattr(context.get("task"), "retries", None)
+    first = 1
+    if isinstance(max_tries, int) and isinstance(retries, int):
+        first = max(1, max_tries - retries + 1)
+    return try_number(context) <= first
+
+
 def earlier_run(
     hook: CasedHook, context: Context, workflow_id: str, base_name: str
 ) -> dict[str, Any] | None:
@@ -115,9 +130,11 @@ def earlier_run(
     stored = _stored(context, RUN_STATE_KEY)
     if isinstance(stored, dict) and _abandoned(context, WORKFLOW_RUN, stored, hook.log):
         return None
+    if _cleared(context, WORKFLOW_RUN, stored, hook.log):
+        return None
     if isinstance(stored, dict) and stored.get("workflow_id") == workflow_id:
         run: dict[str, Any] | None = hook.get_workflow_run(workflow_id, str(stored.get("run_id")))
-    elif try_number(context) > 1:
+    else:
         retry_prefix = f"{base_name} (try "
         run = hook.newest_run(
             workflow_id,
@@ -125,8 +142,6 @@ def earlier_run(
             # An earlier try of this task instance ran after its DAG run started.
             created_since=_dag_run_started(context),
         )
-    else:
-        return None
     return _reattachable(WORKFLOW_RUN, run, hook.log)
 
 
@@ -135,6 +150,8 @@ def earlier_work(spec: RemoteSpec, hook: Any, context: Context) -> dict[str, Any
     unless it failed."""
     entry = _entry(context, STATE_KEYS[spec.kind])
     if entry is None or _abandoned(context, spec, entry, hook.log):
+        return None
+    if _cleared(context, spec, entry, hook.log):
         return None
     answer = spec.fetch(hook, {spec.id_fields[-1]: str(entry["id"])}, retry=True)
     return _reattachable(spec, answer, hook.log)
@@ -147,7 +164,10 @@ def remember(context: Context, spec: RemoteSpec, ids: dict[str, str]) -> None:
 
 def _entry(context: Context, key: str) -> dict[str, Any] | None:
     """The stored entry as a dict (executions and sessions were stored as a bare id)."""
-    stored = _stored(context, key)
+    return _entry_of(_stored(context, key))
+
+
+def _entry_of(stored: Any) -> dict[str, Any] | None:
     if isinstance(stored, str) and stored:
         return {"id": stored}
     if isinstance(stored, dict) and (stored.get("id") or stored.get("run_id")):
@@ -229,6 +249,21 @@ def _abandoned(context: Context, spec: RemoteSpec, stored: dict[str, Any], log: 
         )
         return True
     return False
+
+
+def _cleared(context: Context, spec: RemoteSpec, stored: Any, log: Any) -> bool:
+    """True when this try starts anew; says so when an earlier try's work is on record."""
+    if not starts_anew(context):
+        return False
+    entry = _entry_of(stored)
+    if entry is not None:
+        log.info(
+            "Not re-attaching to %s %s of an earlier try: the task was cleared, so it "
+            "starts a new one",
+            spec.label,
+            entry["id"],
+        )
+    return True
 
 
 def _dag_run_started(context: Context) -> float | None:

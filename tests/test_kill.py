@@ -47,7 +47,15 @@ class MemoryTaskStateStore:
         self.values[key] = value
 
 
-def task_context(store: MemoryTaskStateStore, try_number: int = 1) -> dict[str, Any]:
+def task_context(
+    store: MemoryTaskStateStore | None,
+    try_number: int = 1,
+    *,
+    retries: int | None = None,
+    cleared_after: int | None = None,
+) -> dict[str, Any]:
+    """A try's context; with ``retries``, ``max_tries`` as Airflow keeps it (a clear after
+    try ``cleared_after`` sets it to that try plus ``retries``)."""
     ti = SimpleNamespace(
         dag_id="d",
         task_id="t",
@@ -57,7 +65,11 @@ def task_context(store: MemoryTaskStateStore, try_number: int = 1) -> dict[str, 
         xcom_push=lambda **_: None,
     )
     dag_run = SimpleNamespace(run_type="manual", start_date=datetime.now(timezone.utc))
-    return {"ti": ti, "task_instance": ti, "dag_run": dag_run, "task_state_store": store}
+    context = {"ti": ti, "task_instance": ti, "dag_run": dag_run, "task_state_store": store}
+    if retries is not None:
+        ti.max_tries = (cleared_after or 0) + retries
+        context["task"] = SimpleNamespace(retries=retries)
+    return context
 
 
 @pytest.fixture
@@ -143,9 +155,8 @@ def test_a_wait_that_came_back_from_the_triggerer_is_still_reattached(slow):
     assert again is not None and again["id"] == run["id"]
 
 
-@pytest.mark.parametrize("spec", [ACTION_EXECUTION, AGENT_SESSION], ids=lambda s: s.kind)
-def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
-    store = MemoryTaskStateStore()
+def work_of_a_first_try(spec: Any, store: MemoryTaskStateStore) -> tuple[Any, Any]:
+    """An execution or session started by try 1, stored as that try stores it."""
     first = task_context(store, 1)
     if spec is ACTION_EXECUTION:
         hook: Any = CaseDevHook()
@@ -155,10 +166,58 @@ def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
         hook = CasedHook()
         remote_id = hook.create_agent_session("why?")["session_id"]
     _start_once.remember(first, spec, {spec.id_fields[-1]: remote_id})
+    return hook, first
+
+
+@pytest.mark.parametrize("spec", [ACTION_EXECUTION, AGENT_SESSION], ids=lambda s: s.kind)
+def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
+    store = MemoryTaskStateStore()
+    hook, first = work_of_a_first_try(spec, store)
     earlier = _start_once.earlier_work
     assert earlier(spec, hook, task_context(store, 2)) is not None  # re-attached: not abandoned
     _start_once.waiting_in_triggerer(first, spec, "")
     assert earlier(spec, hook, task_context(store, 2)) is None
+
+
+# -- a clear starts anew, a retry re-attaches (any Airflow; the test Airflow's own) --------
+
+
+@pytest.mark.parametrize("with_store", [True, False], ids=["state-store", "by-name"])
+def test_a_retry_reattaches_and_a_cleared_task_starts_a_new_run(slow, logs, with_store):
+    store = MemoryTaskStateStore()
+    hook = CasedHook()
+    run, _ = run_of_a_first_try(hook, store)
+    found = _start_once.earlier_run
+    name = "airflow:d.t:manual__1"
+    kept = store if with_store else None
+
+    retry = task_context(kept, 2, retries=1)
+    assert found(hook, retry, "wf_slow", name)["id"] == run["id"]
+    # Cleared after try 1 (it succeeded, failed or was marked): try 2 is the first of a
+    # new cycle and looks nothing up.
+    sent = len(slow.requests)
+    assert found(hook, task_context(kept, 2, retries=1, cleared_after=1), "wf_slow", name) is None
+    assert len(slow.requests) == sent
+    assert ("the task was cleared" in logs()) is with_store
+    # A retry after the clear re-attaches, as any retry does.
+    after_clear = task_context(kept, 3, retries=1, cleared_after=1)
+    assert found(hook, after_clear, "wf_slow", name)["id"] == run["id"]
+
+
+@pytest.mark.parametrize("spec", [ACTION_EXECUTION, AGENT_SESSION], ids=lambda s: s.kind)
+def test_a_cleared_task_starts_a_new_execution_or_session(emulator, spec):
+    store = MemoryTaskStateStore()
+    hook, _ = work_of_a_first_try(spec, store)
+    earlier = _start_once.earlier_work
+    assert earlier(spec, hook, task_context(store, 2, retries=2)) is not None
+    assert earlier(spec, hook, task_context(store, 2, retries=2, cleared_after=1)) is None
+
+
+def test_a_first_try_looks_nothing_up(slow):
+    hook = CasedHook()
+    first = task_context(MemoryTaskStateStore(), 1, retries=3)
+    assert _start_once.earlier_run(hook, first, "wf_slow", "airflow:d.t:manual__1") is None
+    assert slow.requests == []
 
 
 # -- the operator's on_kill (the wait in the worker) ---------------------------------------

@@ -1076,7 +1076,7 @@ class HumanLoop:
                 f"state {final['state']}, {len(sent)} POSTs",
             )
 
-    def restart_under_a_deferred_task(self) -> None:
+    def restart_under_a_deferred_task(self) -> str:
         run_id = self.trigger(ABANDON_DAG)
         self.ti_in(ABANDON_DAG, run_id, ABANDON_TASK, ("deferred",), f"{ABANDON_DAG} to defer")
         self.services.stop("triggerer")
@@ -1103,6 +1103,53 @@ class HumanLoop:
             "kill: a triggerer restart under a deferred task abandons nothing (same run, "
             "no on_kill)",
             f"state {final['state']}",
+        )
+        return run_id
+
+    def clear_after_success(self, run_id: str) -> None:
+        """A person clears a task that succeeded: it runs the workflow again."""
+        name = f"e2e-abandon {run_id}"
+        before = self.posts(name)
+        tries = int(self.ti(ABANDON_DAG, run_id, ABANDON_TASK)["try_number"])
+        self.clear(ABANDON_DAG, run_id, ABANDON_TASK)
+        say(f"human loop: cleared {ABANDON_DAG}.{ABANDON_TASK} [{run_id}] after it succeeded")
+        final = self.ended_after_clear(ABANDON_DAG, run_id, ABANDON_TASK, tries)
+        names = [r["json"]["trigger_name"] for r in self.posts(name)]
+        self.checks.expect(
+            final["state"] == "success"
+            and len(names) == len(before) + 1
+            and names[-1] == f"{name} (try {final['try_number']})",
+            "clear: a task cleared after it succeeded starts a new run (not the finished one)",
+            f"state {final['state']}, trigger names {names}",
+        )
+
+    def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
+        self.api.ok(
+            "POST",
+            f"/api/v2/dags/{dag_id}/clearTaskInstances",
+            {
+                "dag_run_id": run_id,
+                "task_ids": [task_id],
+                "dry_run": False,
+                "only_failed": False,
+                "reset_dag_runs": True,
+            },
+        )
+
+    def ended_after_clear(
+        self, dag_id: str, run_id: str, task_id: str, tries_before: int
+    ) -> dict[str, Any]:
+        return dict(
+            wait_for(
+                f"{dag_id} to finish after the clear",
+                lambda: (
+                    (ti := self.ti(dag_id, run_id, task_id))["state"] in ("success", "failed")
+                    and ti["try_number"] > tries_before
+                    and ti
+                ),
+                180,
+                self.services,
+            )
         )
 
     def mark_failed_then_clear(self) -> None:
@@ -1139,28 +1186,9 @@ class HumanLoop:
             line[:300],
         )
         say(f"    {line.strip()[:230]}")
-        self.api.ok(
-            "POST",
-            f"/api/v2/dags/{ABANDON_DAG}/clearTaskInstances",
-            {
-                "dag_run_id": run_id,
-                "task_ids": [ABANDON_TASK],
-                "dry_run": False,
-                "only_failed": False,
-                "reset_dag_runs": True,
-            },
-        )
+        self.clear(ABANDON_DAG, run_id, ABANDON_TASK)
         say("human loop: cleared it")
-        final = wait_for(
-            f"{ABANDON_DAG} to finish after the clear",
-            lambda: (
-                (ti := self.ti(ABANDON_DAG, run_id, ABANDON_TASK))["state"] in ("success", "failed")
-                and ti["try_number"] >= 2
-                and ti
-            ),
-            180,
-            self.services,
-        )
+        final = self.ended_after_clear(ABANDON_DAG, run_id, ABANDON_TASK, 1)
         sent = self.posts(name)
         self.checks.expect(
             final["state"] == "success"
@@ -1174,7 +1202,7 @@ class HumanLoop:
     def run(self) -> None:
         self.approval("Approve")
         self.approval("Reject")
-        self.restart_under_a_deferred_task()
+        self.clear_after_success(self.restart_under_a_deferred_task())
         self.mark_failed_then_clear()
 
 
