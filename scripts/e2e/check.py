@@ -1123,7 +1123,19 @@ class HumanLoop:
             f"state {final['state']}, trigger names {names}",
         )
 
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.api.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}")["state"])
+
     def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
+        # A person clears a task of a DAG run that has ended, as the UI shows it. Clearing in
+        # the moment between the task's end and the scheduler ending its DAG run races
+        # Airflow's own bookkeeping, not ours.
+        wait_for(
+            f"the DAG run {dag_id} [{run_id}] to end before the clear",
+            lambda: self.run_state(dag_id, run_id) in ("success", "failed"),
+            60,
+            self.services,
+        )
         self.api.ok(
             "POST",
             f"/api/v2/dags/{dag_id}/clearTaskInstances",
@@ -1139,18 +1151,22 @@ class HumanLoop:
     def ended_after_clear(
         self, dag_id: str, run_id: str, task_id: str, tries_before: int
     ) -> dict[str, Any]:
-        return dict(
-            wait_for(
-                f"{dag_id} to finish after the clear",
-                lambda: (
-                    (ti := self.ti(dag_id, run_id, task_id))["state"] in ("success", "failed")
-                    and ti["try_number"] > tries_before
-                    and ti
-                ),
-                180,
-                self.services,
-            )
-        )
+        seen: dict[str, Any] = {}
+
+        def ended() -> dict[str, Any] | None:
+            seen.update(self.ti(dag_id, run_id, task_id))
+            if seen["state"] in ("success", "failed") and seen["try_number"] > tries_before:
+                return dict(seen)
+            return None
+
+        try:
+            return dict(wait_for(f"{dag_id} to finish after the clear", ended, 180, self.services))
+        except CheckFailed as exc:
+            # Say where it stood, so a CI log alone tells a stuck scheduler from a stuck task.
+            raise CheckFailed(
+                f"{exc} (task {seen.get('state')}, try {seen.get('try_number')} after "
+                f"{tries_before}; DAG run {self.run_state(dag_id, run_id)})"
+            ) from exc
 
     def mark_failed_then_clear(self) -> None:
         run_id = self.trigger(ABANDON_DAG)
