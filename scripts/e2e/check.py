@@ -977,8 +977,11 @@ class HumanLoop:
         say(f"human loop: triggered {dag_id}: run {run['dag_run_id']}")
         return str(run["dag_run_id"])
 
+    def run_path(self, dag_id: str, run_id: str) -> str:
+        return f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}"
+
     def ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:
-        return f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"
+        return f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}"
 
     def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
         return dict(self.api.ok("GET", self.ti_path(dag_id, run_id, task_id)))
@@ -1124,7 +1127,7 @@ class HumanLoop:
         )
 
     def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.api.ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}")["state"])
+        return str(self.api.ok("GET", self.run_path(dag_id, run_id))["state"])
 
     def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
         # A person clears a task of a DAG run that has ended, as the UI shows it. Clearing in
@@ -1132,7 +1135,7 @@ class HumanLoop:
         # Airflow's own bookkeeping, not ours.
         wait_for(
             f"the DAG run {dag_id} [{run_id}] to end before the clear",
-            lambda: self.run_state(dag_id, run_id) in ("success", "failed"),
+            lambda: self.run_state(dag_id, run_id) in TERMINAL_RUN_STATES,
             60,
             self.services,
         )
