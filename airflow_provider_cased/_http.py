@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from functools import partial
@@ -580,11 +581,15 @@ def json_object(
 
 
 def positive_number(field: str, value: Any, *, allow_none: bool = False) -> float | None:
+    """Seconds, given as a number or (as Airflow's own ``timeout`` takes them) a ``timedelta``."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{field} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(
+            f"{field} must be a positive number of seconds or a timedelta, got {value!r}"
+        )
+    return float(seconds)
 
 
 def is_template(value: Any) -> bool:
@@ -601,10 +606,23 @@ def _is_xcom_arg(value: Any) -> bool:
     return hasattr(value, "resolve") and hasattr(value, "operator")
 
 
+def renders_later(value: Any) -> bool:
+    """True when Airflow fills in part of ``value`` at run time: a template or a task output,
+    at any depth of its dicts and lists (Airflow renders templated fields all the way down)."""
+    if is_template(value) or _is_xcom_arg(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(renders_later(item) for item in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(renders_later(item) for item in value)
+    return False
+
+
 def check_parse_time(owner: str, checks: Iterable[tuple[Callable[[Any], Any], Any]]) -> None:
-    """Run input checks on values known at parse time; templated values wait for run time."""
+    """Run input checks on values known at parse time; a value Airflow renders later is
+    checked once rendered, before the first request."""
     for check, value in checks:
-        if value is None or is_template(value) or _is_xcom_arg(value):
+        if value is None or renders_later(value):
             continue
         try:
             check(value)

@@ -127,6 +127,23 @@ def test_run_completes_with_templated_nested_context(bag, emu, deferrable):
     assert polls, "the wait polled the run"
 
 
+def test_task_outputs_nested_in_arguments_are_rendered_before_the_request(bag, emu, deferrable):
+    # Airflow resolves task outputs (and templates) at any depth of a templated field;
+    # the parse-time check must leave them alone, and waits take timedelta (issue 21).
+    state, tasks = run_dag(bag, "t_nested_task_outputs")
+    assert state == "success", tasks
+    window = {"start": "2024-01-01", "end": "2024-01-08"}
+    [run] = emu.runs.values()
+    assert run["context"] == {"range": window, "labels": [window, "t_nested_task_outputs"]}
+    [execution] = emu.executions.values()
+    assert execution["input"] == {"window": window}
+    # emu.agent_sessions also holds the session the workflow run started.
+    [session] = [s for s in emu.agent_sessions.values() if s["workflow_run_id"] is None]
+    assert session["context"] == {"window": window}
+    [deployment] = emu.deployments.values()
+    assert deployment["event_metadata"] == {"window": window}
+
+
 def test_run_by_name_without_waiting(bag, emu):
     state, tasks = run_dag(bag, "t_run_by_name_no_wait")
     assert state == "success", tasks

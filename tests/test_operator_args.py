@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -20,7 +20,8 @@ from airflow_provider_cased.operators.cased import (
     triggered_by_from_run,
 )
 from airflow_provider_cased.operators.casedev import CaseDevActionOperator
-from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
+from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedWorkflowRunSensor
+from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
 
 
 @pytest.mark.parametrize(
@@ -184,3 +185,94 @@ def test_operators_work_inside_a_dag_context():
         op = CasedWorkflowRunOperator(task_id="run", workflow_name="Weekly cost review")
     assert op.dag_id == "args_dag"
     assert [link.name for link in op.operator_extra_links] == ["Cased session"]
+
+
+SENSORS = [
+    lambda **kw: CasedWorkflowRunSensor(task_id="s", workflow_id="wf", run_id="r", **kw),
+    lambda **kw: CasedAgentSessionSensor(task_id="s", session_id="x", **kw),
+    lambda **kw: CaseDevActionExecutionSensor(task_id="s", execution_id="e", **kw),
+]
+
+
+@pytest.mark.parametrize("make_sensor", SENSORS)
+@pytest.mark.parametrize("interval", [0, 0.0, timedelta(0)])
+def test_sensors_refuse_a_poke_interval_of_zero_at_parse_time(make_sensor, interval):
+    # Deferred, an interval of 0 polled the API without pause (issue 21).
+    with pytest.raises(ValueError, match="Task 's': poke_interval must be a positive number"):
+        make_sensor(poke_interval=interval, deferrable=True)
+
+
+@pytest.mark.parametrize("make_sensor", SENSORS)
+def test_sensors_take_timedelta_intervals(make_sensor):
+    sensor = make_sensor(poke_interval=timedelta(seconds=5), warn_after=timedelta(minutes=2))
+    assert (sensor.poke_interval, sensor.warn_after) == (5.0, 120.0)
+
+
+def test_waits_take_timedelta_wherever_seconds_are_taken():
+    op = CasedWorkflowRunOperator(
+        task_id="t",
+        workflow_id="wf",
+        poll_interval=timedelta(seconds=30),
+        timeout=timedelta(hours=1),
+        warn_after=timedelta(minutes=10),
+    )
+    assert (op.poll_interval, op.timeout, op.warn_after) == (30.0, 3600.0, 600.0)
+    action = CaseDevActionOperator(
+        task_id="a", action_id="x", input={}, poll_interval=timedelta(seconds=2)
+    )
+    assert action.poll_interval == 2.0
+    with pytest.raises(ValueError, match="Task 'z': timeout must be a positive number"):
+        CasedWorkflowRunOperator(task_id="z", workflow_id="wf", timeout=timedelta(seconds=-1))
+
+
+def test_values_rendered_later_at_any_depth_are_left_to_run_time():
+    from airflow_provider_cased._http import renders_later
+
+    class TaskOutput:  # what Airflow's XComArg looks like to the check
+        operator = None
+
+        def resolve(self, context):
+            return {}
+
+    assert renders_later({"a": [{"b": TaskOutput()}]})
+    assert renders_later(["x", ("{{ ds }}",)])
+    assert not renders_later({"a": [1, {"b": "plain"}]})
+    # A known bad value beside nothing rendered later is still refused at parse time.
+    with pytest.raises(ValueError, match="context must have string keys"):
+        CasedWorkflowRunOperator(task_id="t", workflow_id="wf", context={"a": 1, 2: "b"})
+
+
+@pytest.mark.parametrize(
+    ("make_task", "hint"),
+    [
+        (
+            lambda: CasedWorkflowRunOperator(task_id="t", workflow_id="w", poll_intervall=30),
+            "poll_intervall (did you mean poll_interval?)",
+        ),
+        (
+            lambda: CaseDevActionOperator(task_id="t", action_id="a", input={}, inptu={}),
+            "inptu (did you mean input?)",
+        ),
+        (
+            lambda: CasedAgentSessionOperator(task_id="t", prompt="p", retires=2),
+            "retires (did you mean retries?)",
+        ),
+        (
+            lambda: CasedWorkflowRunSensor(
+                task_id="t", workflow_id="w", run_id="r", poke_intervall=3
+            ),
+            "poke_intervall (did you mean poke_interval?)",
+        ),
+    ],
+)
+def test_a_misspelt_argument_gets_the_name_it_was_meant_to_be(make_task, hint):
+    # Airflow's own refusal stays (TypeError on 3.x, AirflowException on 2.11), with a hint.
+    with pytest.raises(Exception, match="Invalid arguments were") as error:
+        make_task()
+    assert hint in str(error.value)
+
+
+def test_an_unknown_argument_like_no_other_is_refused_as_airflow_refuses_it():
+    with pytest.raises(Exception, match="Invalid arguments were") as error:
+        CasedWorkflowRunOperator(task_id="t", workflow_id="w", zzz_qqq=1)
+    assert "did you mean" not in str(error.value)

@@ -8,6 +8,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased import _start_once
+from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._http import (
     DeploymentBody,
     RunBody,
@@ -63,7 +64,8 @@ def push_session_link(context: Context, hook: CasedHook, session_id: Any, url: A
 
 class _CasedOperator(HumanInputMixin, BaseOperator):
     def __init__(self, *, cased_conn_id: str = "cased_default", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        with suggesting_names(type(self), kwargs):
+            super().__init__(**kwargs)
         use_default_retry_policy(self, kwargs)
         self.cased_conn_id = cased_conn_id
 

@@ -8,6 +8,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased import _start_once
+from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._http import ExecuteBody, check_parse_time, required_str
 from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import BaseOperator, Context
@@ -85,7 +86,8 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
         casedev_conn_id: str = "casedev_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        with suggesting_names(type(self), kwargs):
+            super().__init__(**kwargs)
         use_default_retry_policy(self, kwargs)
         self.set_approval(require_approval, approval)
         owner = f"Task '{self.task_id}'"

@@ -7,6 +7,7 @@ from contextlib import closing
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._http import positive_number
 from airflow_provider_cased._waiting import Waiter, failure_message, summary, validate_event
 from airflow_provider_cased.compat import AirflowSkipException, BaseSensorOperator, Context
@@ -35,9 +36,13 @@ class RemoteStatusSensor(BaseSensorOperator):
     def __init__(
         self, *, deferrable: bool | None = None, warn_after: float | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
+        with suggesting_names(type(self), kwargs):
+            super().__init__(**kwargs)
         self.deferrable = resolve_deferrable(deferrable)
         try:
+            # Airflow refuses a negative interval but takes 0, which would poll (and, deferred,
+            # send requests) without pause.
+            positive_number("poke_interval", self.poke_interval)
             self.warn_after = positive_number("warn_after", warn_after, allow_none=True)
         except ValueError as exc:
             raise ValueError(f"Task '{self.task_id}': {exc}") from None

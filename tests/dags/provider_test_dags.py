@@ -215,3 +215,33 @@ with dag("t_failed_action_is_not_retried"):
         input={"doc": "x"},
         **retried(2),
     )
+
+with dag("t_nested_task_outputs"):
+    # Task outputs nested in dict arguments, and waits given as timedelta (issue 21).
+
+    @task
+    def window() -> dict[str, str]:
+        return {"start": "2024-01-01", "end": "2024-01-08"}
+
+    span = window()
+    TIMED = {
+        "poll_interval": timedelta(seconds=0.3),
+        "timeout": timedelta(seconds=30),
+        "warn_after": timedelta(seconds=20),
+        "deferrable": DEFERRABLE,
+    }
+    run = CasedWorkflowRunOperator(
+        task_id="run",
+        workflow_id="wf_weekly_cost_review",
+        context={"range": span, "labels": [span, "{{ dag.dag_id }}"]},
+        **TIMED,
+    )
+    expect(run.output, {"status": "completed"})
+    act = CaseDevActionOperator(
+        task_id="act", action_id="action_contract_review", input={"window": span}, **TIMED
+    )
+    expect(act.output, {"status": "completed"})
+    CasedAgentSessionOperator(task_id="session", prompt="Look", context={"window": span})
+    CasedDeploymentOperator(
+        task_id="deploy", deployment_request="Deploy", event_metadata={"window": span}
+    )
