@@ -8,6 +8,10 @@ VENV2 ?= .venv-airflow2
 # 2026-06-01T00:00:00Z: what existed a few days after the release, which is what
 # Airflow's constraints file pins. 3.0.x and 3.2.x need it (see README); empty = newest.
 AIRFLOW_EXCLUDE_NEWER ?=
+# 2.11.2 came out in mid-March 2026; resolved unconstrained today it pulls cryptography 51,
+# whose MultiFernet lacks what 2.11's Fernet code calls (every connection from the
+# environment then fails once a Fernet key is configured, as `airflow db migrate` does).
+AIRFLOW2_EXCLUDE_NEWER ?= 2026-03-20T00:00:00Z
 PYTEST_ARGS ?=
 # pytest-xdist workers: half of the suite's time is waiting on polls, so 2 workers about
 # halve it even on 2 cores. Each worker has its own AIRFLOW_HOME (tests/conftest.py).
@@ -42,11 +46,13 @@ endef
 $(VENV)/$(STAMP): pyproject.toml
 	$(call make_venv,$(VENV),$(AIRFLOW_VERSION),$(STAMP),$(if $(AIRFLOW_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW_EXCLUDE_NEWER)"))
 
-$(VENV2)/.installed-$(AIRFLOW2_VERSION): pyproject.toml
-	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION),.installed-$(AIRFLOW2_VERSION))
+STAMP2 = .installed-$(AIRFLOW2_VERSION)$(if $(AIRFLOW2_EXCLUDE_NEWER),-asof-$(subst :,,$(AIRFLOW2_EXCLUDE_NEWER)))
+
+$(VENV2)/$(STAMP2): pyproject.toml
+	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION),$(STAMP2),$(if $(AIRFLOW2_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW2_EXCLUDE_NEWER)"))
 
 venv: $(VENV)/$(STAMP)
-venv-airflow2: $(VENV2)/.installed-$(AIRFLOW2_VERSION)
+venv-airflow2: $(VENV2)/$(STAMP2)
 
 test: venv
 	$(VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -162,3 +162,21 @@ def test_every_public_hook_method_documents_its_parameters(hook_class):
         if missing:
             undocumented[name] = missing
     assert not undocumented
+
+
+def test_connections_from_the_environment_load_with_a_fernet_key_configured(
+    airflow_db, monkeypatch
+):
+    # Deployments run with a Fernet key (``airflow db migrate`` writes one). On Airflow
+    # 2.11 installed with today's cryptography, every connection then failed to load
+    # ("'MultiFernet' object has no attribute 'is_encrypted'"); the Makefile installs
+    # 2.11 as of its release (issue 23).
+    from airflow.models.crypto import get_fernet
+
+    fernet = get_fernet()
+    assert fernet.is_encrypted, "the test Airflow has no Fernet key: deployments have one"
+    assert fernet.decrypt(fernet.encrypt(b"key")) == b"key"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASED_FERNET", json.dumps({"conn_type": "cased", "password": "k"})
+    )
+    assert CasedHook(cased_conn_id="cased_fernet").config.api_key == "k"
