@@ -2,7 +2,8 @@
 
 No account and no network: the emulator speaks both APIs on 127.0.0.1, the
 default connections point at it, and Airflow's metadata DB lives in a
-project-local AIRFLOW_HOME. Prints each DAG's outcome; exits 1 if any failed.
+project-local AIRFLOW_HOME. Prints one line per DAG and a summary; Airflow's own log
+of every run goes to ``.airflow-demo/demo.log``. Exits 1 if any DAG failed.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_HOME = ROOT / ".airflow-demo"
+LOG_FILE = AIRFLOW_HOME / "demo.log"
 
 # Airflow reads its config when first imported: set everything before that.
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
@@ -23,6 +27,27 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 # The examples poll every 30 s, as in production; a cluster policy (the one users can
 # put in their own test Airflow) makes them poll every second against the emulator.
 os.environ.setdefault("CASED_TEST_POLL_INTERVAL", "1")
+
+
+@contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """Everything written to stdout/stderr goes to ``path`` meanwhile: redirected at the
+    file descriptors, because Airflow's log handlers hold on to the streams they found."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def main() -> int:
@@ -36,13 +61,16 @@ def main() -> int:
         [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True
     )
 
+    LOG_FILE.write_text("")
     with Emulator(run_seconds=3) as emulator:
         os.environ.update(connection_env(emulator))
         print(f"Emulator of the Cased and case.dev APIs on {emulator.url}", flush=True)
+        print(f"Airflow's log of every run: {LOG_FILE}", flush=True)
 
         from airflow_provider_cased.compat import dag_bag
 
-        bag = dag_bag(str(ROOT / "example_dags"))
+        with output_to(LOG_FILE):
+            bag = dag_bag(str(ROOT / "example_dags"))
         if bag.import_errors:
             for path, error in bag.import_errors.items():
                 print(f"IMPORT ERROR {path}: {error}")
@@ -51,15 +79,14 @@ def main() -> int:
         for dag_id in sorted(bag.dag_ids):
             started = time.monotonic()
             dag = bag.get_dag(dag_id)
-            print(f"\n=== {dag_id}: {(dag.doc_md or '').strip()}", flush=True)
-            dag_run = dag.test()
+            with output_to(LOG_FILE):
+                print(f"\n=== {dag_id}: {(dag.doc_md or '').strip()}", flush=True)
+                dag_run = dag.test()
             state = str(getattr(dag_run.state, "value", dag_run.state))
             outcomes[dag_id] = (state, time.monotonic() - started)
+            print(f"  {dag_id:<42} {state:<8} {outcomes[dag_id][1]:5.1f} s", flush=True)
 
         calls = len(emulator.requests)
-        print("\nExample DAG outcomes")
-        for dag_id, (state, seconds) in outcomes.items():
-            print(f"  {dag_id:<42} {state:<8} {seconds:5.1f} s")
         print(
             f"Emulator: {calls} API calls, {len(emulator.runs)} workflow runs, "
             f"{len(emulator.executions)} action executions, {len(emulator.agent_sessions)} "
@@ -67,7 +94,7 @@ def main() -> int:
         )
     failed = [dag_id for dag_id, (state, _) in outcomes.items() if state != "success"]
     if failed:
-        print(f"FAILED: {', '.join(failed)}")
+        print(f"FAILED: {', '.join(failed)} (their logs: {LOG_FILE})")
         return 1
     print("All example DAGs succeeded.")
     return 0
