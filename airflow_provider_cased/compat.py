@@ -8,7 +8,6 @@ package imports from this module only, so a move is fixed in one place.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
@@ -179,19 +178,17 @@ class HumanInput:
 def redact_secrets(value: Any) -> Any:
     """Airflow's secrets masker over a value (sensitive key names, registered secrets), where
     this Airflow exposes it; the value unchanged otherwise."""
-    for module in (
-        "airflow.sdk._shared.secrets_masker",
-        "airflow.sdk.execution_time.secrets_masker",
-    ):
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+    except ImportError:
         try:
-            redact = import_module(module).redact
-        except (ImportError, AttributeError):
-            continue
-        try:
-            return redact(value)
-        except Exception:  # pragma: no cover - the masker must never break a task
+            from airflow.sdk.execution_time.secrets_masker import redact  # type: ignore[no-redef]
+        except ImportError:
             return value
-    return value
+    try:
+        return redact(value)
+    except Exception:  # pragma: no cover - the masker must never break a task
+        return value
 
 
 def xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:

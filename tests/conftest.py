@@ -34,6 +34,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# Deployments run with a Fernet key (``airflow db migrate`` writes one), and so do the tests:
+# Airflow 2.11 with a too-new cryptography fails only then. A fixed test key: homes persist.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = "Y2FzZWQtdGVzdC1mZXJuZXQta2V5LTMyLWJ5dGVzISE="
 # Example DAGs poll every 30 s, as in production: the shipped cluster policy makes every
 # wait of this provider poll every 0.5 s here (installed before Airflow is imported).
 os.environ["CASED_TEST_POLL_INTERVAL"] = "0.5"
