@@ -1,7 +1,7 @@
 """A request as the APIs define it, with no I/O: endpoints, request bodies and their input
 checks, client settings, retry policy, error mapping.
 
-Both transports (``requests`` for tasks, ``httpx``/``aiohttp`` for triggers) call into
+Both transports (``requests`` for tasks, ``aiohttp`` for triggers) call into
 this module, so the rules live in one place and can be tested without a network. Operators
 check their arguments with the same body declarations while a DAG file is parsed, so this
 stays standard library only.

@@ -107,11 +107,6 @@ def get_conf_flag(section: str, key: str, fallback: bool) -> bool:
     return bool(_conf().getboolean(section, key, fallback=fallback))
 
 
-def get_conf(section: str, key: str, fallback: str) -> str:
-    """Read a string from Airflow's config (``[cased] async_http_client``)."""
-    return str(_conf().get(section, key, fallback=fallback))
-
-
 def default_deferrable() -> bool:
     return get_conf_flag("operators", "default_deferrable", fallback=False)
 

@@ -5,10 +5,7 @@ is never changed on disk. Each variant names the function it stands in for and
 keeps everything else: the same ``RateGate`` per (event loop, base URL, API
 key), the same ``Attempts`` retry/error policy, the same ``decode_answer``.
 
-``httpx``: the async client the provider falls back to when aiohttp is not installed
-(``[cased] async_http_client = httpx``), beside today's default, aiohttp.
-
-``conns2``: ``hooks._base.ASYNC_MAX_CONNECTIONS = 2``: fewer pooled connections for the
+``conns2``: ``hooks._transport.ASYNC_MAX_CONNECTIONS = 2``: fewer pooled connections for the
 client to rescan on every request.
 
 ``changes``: ``_shared_poll.WorkflowRunsPoll._poll_once`` publishes a run to its
@@ -20,7 +17,9 @@ per event loop (one in-flight look-up shared by every hook of that conn id),
 instead of once per trigger.
 
 Variants combine with ``+``: ``--variant=changes+sharedconfig``. (``cadence``, a poll
-per interval from a random first offset, and ``aiohttp`` were adopted and are gone.)
+per interval from a random first offset, and ``aiohttp`` were adopted and are gone;
+``httpx``, the fallback client, left the package, so its variant went too:
+``diag_async_clients.py`` still measures httpx against aiohttp.)
 """
 
 from __future__ import annotations
@@ -30,15 +29,8 @@ import weakref
 from typing import Any
 
 
-def _httpx() -> None:
-    import os
-
-    # The async client the provider falls back to without aiohttp (`[cased] async_http_client`).
-    os.environ["AIRFLOW__CASED__ASYNC_HTTP_CLIENT"] = "httpx"
-
-
 def _conns2() -> None:
-    from airflow_provider_cased.hooks import _base as _transport
+    from airflow_provider_cased.hooks import _transport
 
     _transport.ASYNC_MAX_CONNECTIONS = 2
 
@@ -79,7 +71,6 @@ def _sharedconfig() -> None:
 
 
 VARIANTS = {
-    "httpx": _httpx,
     "conns2": _conns2,
     "changes": _changes,
     "sharedconfig": _sharedconfig,

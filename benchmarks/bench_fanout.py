@@ -134,7 +134,7 @@ SCENARIOS = [
             ("CPU per answered poll <= 0.4 ms", "cpu_per_answer_ms", _le(0.4)),
             ("p99 detection <= 3 s", "delay_p99", _le(3.0)),
         ],
-        variants=["httpx", "sharedconfig"],
+        variants=["sharedconfig"],
         budget_headers=False,
     ),
 ]

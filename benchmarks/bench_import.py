@@ -37,7 +37,7 @@ ANCHOR = [
     "airflow.providers.dbt.cloud.operators.dbt",
     "airflow.providers.dbt.cloud.sensors.dbt",
 ]
-MUST_NOT_LOAD = ("requests", "httpx", "pendulum", "urllib3")
+MUST_NOT_LOAD = ("requests", "httpx", "aiohttp", "pendulum", "urllib3")
 TARGET_MS = 10.0
 TARGET_FRACTION = 0.10
 

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows.append(
             (
-                "DAG-parse: requests/httpx/pendulum/urllib3 newly imported",
+                "DAG-parse: requests/httpx/aiohttp/pendulum/urllib3 newly imported",
                 ", ".join(c["heavy_new"]) or "none",
                 f"(already loaded by Airflow: {', '.join(c['heavy_preloaded']) or 'none'})",
                 "none",

@@ -85,7 +85,7 @@ def test_stop_closes_idle_and_slow_connections() -> None:
 def test_import_is_light() -> None:
     code = (
         "import sys, airflow_provider_cased.testing, airflow_provider_cased.testing.pytest_plugin;"
-        "bad = [m for m in ('airflow', 'requests', 'httpx') if m in sys.modules];"
+        "bad = [m for m in ('airflow', 'requests', 'httpx', 'aiohttp') if m in sys.modules];"
         "print(bad)"
     )
     out = subprocess.run(

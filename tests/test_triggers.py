@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
 from airflow_provider_cased.testing import Fault
@@ -135,44 +135,43 @@ def test_many_triggers_share_a_few_connections(emulator):
     assert emulator.connections_opened - before <= 8
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
-def test_triggers_starting_together_build_one_client_off_the_event_loop(
-    emulator, monkeypatch, client
-):
-    """The blocking part (config, library import, TLS context) runs in a worker thread."""
-    from airflow_provider_cased.hooks import _base
+def test_triggers_starting_together_build_one_client_off_the_event_loop(emulator, monkeypatch):
+    """The blocking part (library import, TLS context, proxy look-up) runs in a worker thread."""
+    import aiohttp
 
-    monkeypatch.setenv("AIRFLOW__CASED__ASYNC_HTTP_CLIENT", client)
+    from airflow_provider_cased.hooks import _transport
+
     config = CasedHook().config
     blocking_on: list[int] = []
-    choose = _base.async_client_choice
+    find_proxy = _transport.env_proxy
 
-    def recording_choice() -> str:
+    def recording_find_proxy(base_url: str) -> str | None:
         import threading
 
         blocking_on.append(threading.get_ident())
-        return choose()
+        return find_proxy(base_url)
 
-    monkeypatch.setattr(_base, "async_client_choice", recording_choice)
+    monkeypatch.setattr(_transport, "env_proxy", recording_find_proxy)
 
     async def many_at_once():
         import threading
 
-        clients = await asyncio.gather(*(_base.shared_async_client(config) for _ in range(50)))
+        clients = await asyncio.gather(*(_transport.shared_async_client(config) for _ in range(50)))
         return clients, threading.get_ident()
 
     clients, loop_thread = asyncio.run(many_at_once())
     assert len({id(c) for c in clients}) == 1
-    assert clients[0].client.name == client
+    assert isinstance(clients[0].session, aiohttp.ClientSession)
     assert len(blocking_on) == 1 and blocking_on[0] != loop_thread
     # Closed when its loop ended (an aiohttp session left open logs an error).
-    assert clients[0].client.closed
+    assert clients[0].closed
 
 
 def test_polls_far_apart_reuse_the_idle_connection(emulator):
-    """httpx drops idle connections after 5 s by default: a new TLS handshake per poll."""
+    """Idle connections outlive the gap between polls (httpx's default 5 s did not): no new
+    TLS handshake per poll."""
     from airflow_provider_cased._http import build_request
-    from airflow_provider_cased.hooks._base import AsyncTransport
+    from airflow_provider_cased.hooks._transport import AsyncTransport
     from airflow_provider_cased.hooks.cased import ENDPOINTS
 
     hook = CasedHook()
@@ -467,17 +466,11 @@ def test_warn_after_names_the_run_and_its_link_once(emulator, logs):
     assert f"{emulator.url}/agents/{run['session_id']}" in logs()
 
 
-# -- both async clients (aiohttp when installed, httpx otherwise) fail and retry alike -----
-
-
-@pytest.fixture(params=["aiohttp", "httpx"])
-def async_client(request, monkeypatch):
-    monkeypatch.setenv("AIRFLOW__CASED__ASYNC_HTTP_CLIENT", request.param)
-    return request.param
+# -- the async client (aiohttp) fails and retries as the sync one does -------------------
 
 
 @pytest.mark.usefixtures("fast_retries")
-def test_async_clients_retry_gets_through_drops_timeouts_and_503s(emulator, async_client):
+def test_async_client_retry_gets_through_drops_timeouts_and_503s(emulator):
     run = CasedHook().trigger_workflow_run("wf_weekly_cost_review")
     emulator.inject(Fault(method="GET", drop=True))
     emulator.inject(Fault(method="GET", delay=2.5))  # request_timeout is 2 s
@@ -492,16 +485,14 @@ def test_async_clients_retry_gets_through_drops_timeouts_and_503s(emulator, asyn
     "fault",  # a new Fault per test: an injected one counts its uses
     [{"lost_answer": True, "drop": True}, {"lost_answer": True, "delay": 2.5}, {"status": 503}],
 )
-def test_async_clients_never_repeat_a_post_the_server_may_have_acted_on(
-    emulator, async_client, fault
-):
+def test_async_client_never_repeats_a_post_the_server_may_have_acted_on(emulator, fault):
     emulator.inject(Fault(method="POST", path="/api/v1/deployments/", **fault))
     with pytest.raises(CasedApiError):
         asyncio.run(CasedHook().a_notify_deployment("deploy"))
     assert len(emulator.requests_to("POST", "/api/v1/deployments/")) == 1
 
 
-def test_async_clients_do_not_follow_redirects(emulator, async_client):
+def test_async_client_does_not_follow_redirects(emulator):
     emulator.inject(
         Fault(method="GET", status=301, headers={"Location": "https://elsewhere.example/"})
     )
@@ -510,14 +501,8 @@ def test_async_clients_do_not_follow_redirects(emulator, async_client):
     assert len(emulator.requests) == 1
 
 
-def test_unknown_async_client_setting_is_named(emulator, monkeypatch):
-    monkeypatch.setenv("AIRFLOW__CASED__ASYNC_HTTP_CLIENT", "curl")
-    with pytest.raises(CasedInputError, match=r"async_http_client.*'curl'"):
-        asyncio.run(CasedHook().a_get_workflow_run("wf_weekly_cost_review", "r_1"))
-
-
 def test_the_proxy_comes_from_the_environment(monkeypatch):
-    from airflow_provider_cased.hooks._base import env_proxy
+    from airflow_provider_cased.hooks._transport import env_proxy
 
     for name in ("https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)

@@ -13,7 +13,8 @@ from airflow_provider_cased._connection_form import (
 )
 from airflow_provider_cased._http import Endpoint, ExecuteBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
-from airflow_provider_cased.hooks._base import ApiHookBase, extra_number
+from airflow_provider_cased.hooks._base import ApiHookBase
+from airflow_provider_cased.hooks._connection import extra_number
 from airflow_provider_cased.states import normalize_execution
 
 ENDPOINTS = {
