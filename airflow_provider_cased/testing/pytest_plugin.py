@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from airflow_provider_cased.testing.server import Emulator
+    from airflow_provider_cased.testing.emulator import Emulator
 
 
 @pytest.fixture
