@@ -52,7 +52,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_cased.testing.api import Api
 from airflow_provider_cased.testing.control import ControlRoutes
@@ -60,10 +60,6 @@ from airflow_provider_cased.testing.faults import Fault, Faults
 from airflow_provider_cased.testing.rate_limit import RateLimiter
 from airflow_provider_cased.testing.server import Server, Site
 from airflow_provider_cased.testing.traffic import RecordedRequest, Traffic
-
-if TYPE_CHECKING:
-    from airflow_provider_cased.testing.cased import CasedApi
-    from airflow_provider_cased.testing.casedev import CaseDevApi
 
 __all__ = ["DEFAULT_API_KEY", "Emulator"]
 
@@ -111,8 +107,8 @@ class Emulator:
         self.cursor_pages = False  # next links carry an opaque cursor, not a page number
         self.multi_project = False  # deployments need repository_full_name (several projects)
 
-        self.cased: CasedApi = CasedApi(self)
-        self.casedev: CaseDevApi = CaseDevApi(self)
+        self.cased = CasedApi(self)
+        self.casedev = CaseDevApi(self)
         self._apis: tuple[Api, ...] = (self.cased, self.casedev)  # Cased answers other paths
         self._control = ControlRoutes(
             cased=self.cased,
