@@ -35,6 +35,7 @@ def main() -> int:
         names = zipfile.ZipFile(wheel).namelist()
         for required in (
             "airflow_provider_cased/py.typed",
+            "airflow_provider_cased/testing/emulator.py",
             "airflow_provider_cased/testing/server.py",
             "airflow_provider_cased/testing/cased.py",
             "airflow_provider_cased/testing/casedev.py",

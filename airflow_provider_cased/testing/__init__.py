@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 
-from airflow_provider_cased.testing.server import DEFAULT_API_KEY, Emulator, Fault, RecordedRequest
+from airflow_provider_cased.testing.emulator import DEFAULT_API_KEY, Emulator
+from airflow_provider_cased.testing.faults import Fault
+from airflow_provider_cased.testing.traffic import RecordedRequest
 
 __all__ = [
     "CASEDEV_CONN_ENV",

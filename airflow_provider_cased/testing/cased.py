@@ -2,8 +2,8 @@
 
 Each answer carries the keys of the documented example (``docs/api/cased-public-api.md``)
 and nothing more; where the documents leave a shape open, a "Reading:" comment says
-which one was chosen. The HTTP server, faults, the request log and the clock behind
-run and session statuses are in ``server.py``.
+which one was chosen. What both APIs share (authentication, routing) is in ``api.py``,
+the clock behind run and session statuses in ``timeline.py``.
 """
 
 from __future__ import annotations
@@ -21,18 +21,17 @@ from airflow_provider_cased._http import (
     TRIGGERED_BY_VALUES,
     required_str,
 )
-from airflow_provider_cased.testing.server import (
+from airflow_provider_cased.testing.api import (
     Api,
     Call,
     Handler,
     Refusal,
     Response,
-    Timeline,
     iso,
     json_response,
     pick,
-    schedule_from,
 )
+from airflow_provider_cased.testing.timeline import Timeline, schedule_from
 
 # An agent session whose prompt holds this ends "failed" (a failing case for DAG tests).
 SESSION_FAILURE_MARKER = "[fail]"
@@ -307,7 +306,7 @@ class CasedApi(Api):
         data = _fields(call)
         request = _required_text(data, "deployment_request")
         status = _choice(data, "status", DEPLOYMENT_STATUSES, "success")
-        if self.emulator.multi_project and not data.get("repository_full_name"):
+        if self.settings.multi_project and not data.get("repository_full_name"):
             return json_response(
                 400,
                 {
@@ -343,7 +342,7 @@ class CasedApi(Api):
             prompt=prompt,
             context=context or {},
             workflow_run_id=run_id,
-            timeline=Timeline(self.emulator.run_seconds, outcome),
+            timeline=Timeline(self.settings.run_seconds, outcome),
         )
         self._sessions[session.id] = session
         return session
@@ -414,7 +413,7 @@ class CasedApi(Api):
                 context=context or {},
                 session_id=session.id,
                 timeline=Timeline(
-                    self.emulator.run_seconds if run_seconds is None else float(run_seconds),
+                    self.settings.run_seconds if run_seconds is None else float(run_seconds),
                     wf["outcome"],
                     wf["statuses"],
                 ),
@@ -433,7 +432,7 @@ class CasedApi(Api):
                 return self.error(404, "Not found.")
             ids = self._runs_by_workflow.get(workflow_id, [])
             runs = [self._runs[i] for i in reversed(ids) if i in self._runs]
-            if self.emulator.runs_oldest_first:
+            if self.settings.runs_oldest_first:
                 runs.reverse()
             if triggered_by is not None:
                 runs = [r for r in runs if r.triggered_by == triggered_by]
@@ -492,7 +491,7 @@ class CasedApi(Api):
         others = [(k, v) for k, v in call.params if k not in ("page", "cursor")]
 
         def link(number: int) -> str:
-            if self.emulator.cursor_pages:
+            if self.settings.cursor_pages:
                 token = (number + 7).to_bytes(4, "big").hex()
                 params = [*others, ("cursor", token)]
             else:
@@ -503,7 +502,7 @@ class CasedApi(Api):
         return json_response(
             200,
             {
-                self.emulator.list_key or key: chunk,
+                self.settings.list_key or key: chunk,
                 "count": count,
                 "next": link(page + 1) if page < pages else None,
                 "previous": link(page - 1) if page > 1 else None,

@@ -2,8 +2,9 @@
 
 Each answer carries the keys of the documented example
 (``docs/api/casedev-actions-api.md``) and nothing more; where the documents leave a
-shape open, a "Reading:" comment says which one was chosen. The HTTP server, faults,
-the request log and the clock behind execution statuses are in ``server.py``.
+shape open, a "Reading:" comment says which one was chosen. What both APIs share
+(authentication, routing) is in ``api.py``, the clock behind execution statuses in
+``timeline.py``.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ from airflow_provider_cased._http import (
     one_of,
     required_str,
 )
-from airflow_provider_cased.testing.server import (
+from airflow_provider_cased.testing.api import (
     Api,
     Call,
     Handler,
     Response,
-    Timeline,
     iso,
     json_response,
     pick,
 )
+from airflow_provider_cased.testing.timeline import Timeline
 
 ORGANIZATION_ID = "org_emulator"
 # case.dev's per-minute budget as the default answers report it: generous, so users'
@@ -292,7 +293,7 @@ class CaseDevApi(Api):
             is_async=action["mode"] == "async" or webhook_id is not None,
             output=output,
             timeline=Timeline(
-                self.emulator.run_seconds if run_seconds is None else float(run_seconds),
+                self.settings.run_seconds if run_seconds is None else float(run_seconds),
                 action["outcome"],
             ),
             steps=action.get("steps", 1),

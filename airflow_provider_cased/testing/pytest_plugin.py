@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from airflow_provider_cased.testing.server import Emulator
+    from airflow_provider_cased.testing.emulator import Emulator
 
 AIRFLOW_HOME_INI = "cased_airflow_home"
 DAGS_FOLDER_INI = "cased_dags_folder"

@@ -19,7 +19,7 @@ from emulator_http import call
 
 from airflow_provider_cased.testing import Emulator
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "api"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "api"
 # The project's shared copy of the documents, where this machine has it: docs/api is that copy.
 SHARED_DOCS = Path(os.environ.get("CASED_API_DOCS", "/work/shared/api"))
 CASED_DOC = "cased-public-api.md"

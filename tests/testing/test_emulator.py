@@ -27,7 +27,7 @@ from emulator_http import KEY, Client, call
 from airflow_provider_cased.testing import Emulator, Fault, RecordedRequest, connection_env
 from airflow_provider_cased.testing.cased import RUN_KEYS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for(predicate: Any, timeout: float = 3.0) -> None:
