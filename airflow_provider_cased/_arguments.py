@@ -7,8 +7,6 @@ the names are looked at only once Airflow has refused one.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +14,8 @@ from typing import Any
 
 def argument_names(task_class: type) -> set[str]:
     """Every keyword the class's constructors take, its Airflow base classes' included."""
+    import inspect  # here: DAG files import this module, and pay only when a name is wrong
+
     names: set[str] = set()
     for klass in task_class.__mro__:
         init = klass.__dict__.get("__init__")
@@ -35,6 +35,8 @@ def argument_names(task_class: type) -> set[str]:
 
 def suggestions(task_class: type, given: Mapping[str, Any]) -> list[str]:
     """``"poll_intervall (did you mean poll_interval?)"`` for each unknown, close name."""
+    import difflib
+
     known = argument_names(task_class)
     found = []
     for name in given:
