@@ -29,6 +29,7 @@ undocumented status would start a duplicate: it is not used here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased.compat import Context
@@ -145,16 +146,17 @@ def earlier_run(
     return _reattachable(WORKFLOW_RUN, run, hook.log)
 
 
-def earlier_work(spec: RemoteSpec, hook: Any, context: Context) -> dict[str, Any] | None:
+def earlier_work(
+    context: Context, spec: RemoteSpec, read: Callable[[str], dict[str, Any]], log: Any
+) -> dict[str, Any] | None:
     """On Airflow 3.3+: the action execution or agent session an earlier try started,
-    unless it failed."""
+    unless it failed. ``read`` is the hook method that reads one by its id."""
     entry = _entry(context, STATE_KEYS[spec.kind])
-    if entry is None or _abandoned(context, spec, entry, hook.log):
+    if entry is None or _abandoned(context, spec, entry, log):
         return None
-    if _cleared(context, spec, entry, hook.log):
+    if _cleared(context, spec, entry, log):
         return None
-    answer = spec.fetch(hook, {spec.id_fields[-1]: str(entry["id"])}, retry=True)
-    return _reattachable(spec, answer, hook.log)
+    return _reattachable(spec, read(str(entry["id"])), log)
 
 
 def remember(context: Context, spec: RemoteSpec, ids: dict[str, str]) -> None:

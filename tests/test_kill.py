@@ -174,9 +174,10 @@ def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
     store = MemoryTaskStateStore()
     hook, first = work_of_a_first_try(spec, store)
     earlier = _start_once.earlier_work
-    assert earlier(spec, hook, task_context(store, 2)) is not None  # re-attached: not abandoned
+    read = hook.get_execution if spec is ACTION_EXECUTION else hook.get_agent_session
+    assert earlier(task_context(store, 2), spec, read, hook.log) is not None  # not abandoned
     _start_once.waiting_in_triggerer(first, spec, "")
-    assert earlier(spec, hook, task_context(store, 2)) is None
+    assert earlier(task_context(store, 2), spec, read, hook.log) is None
 
 
 # -- a clear starts anew, a retry re-attaches (any Airflow; the test Airflow's own) --------
@@ -209,8 +210,10 @@ def test_a_cleared_task_starts_a_new_execution_or_session(emulator, spec):
     store = MemoryTaskStateStore()
     hook, _ = work_of_a_first_try(spec, store)
     earlier = _start_once.earlier_work
-    assert earlier(spec, hook, task_context(store, 2, retries=2)) is not None
-    assert earlier(spec, hook, task_context(store, 2, retries=2, cleared_after=1)) is None
+    read = hook.get_execution if spec is ACTION_EXECUTION else hook.get_agent_session
+    assert earlier(task_context(store, 2, retries=2), spec, read, hook.log) is not None
+    cleared = task_context(store, 2, retries=2, cleared_after=1)
+    assert earlier(cleared, spec, read, hook.log) is None
 
 
 def test_a_first_try_looks_nothing_up(slow):

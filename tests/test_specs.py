@@ -19,7 +19,7 @@ from airflow_provider_cased.operators.cased import (
     CasedWorkflowRunOperator,
 )
 from airflow_provider_cased.operators.casedev import CaseDevActionOperator
-from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
+from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedWorkflowRunSensor
 from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
 from airflow_provider_cased.states import (
     ACTION_EXECUTION,
@@ -43,20 +43,34 @@ def test_stored_names_are_pinned():
     exec_path, exec_kwargs = CaseDevActionExecutionTrigger("e", "c", 2, None).serialize()
     assert exec_path == "airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger"
     assert set(exec_kwargs) == {"execution_id", *common}
-    assert (WORKFLOW_RUN.trigger_path, ACTION_EXECUTION.trigger_path) == (run_path, exec_path)
     from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
 
     session_path, session_kwargs = CasedAgentSessionTrigger("s", "c", 2, None).serialize()
     assert session_path == "airflow_provider_cased.triggers.cased.CasedAgentSessionTrigger"
     assert set(session_kwargs) == {"session_id", *common}
-    assert AGENT_SESSION.trigger_path == session_path
+    # What the operators and sensors defer with is exactly these classes, with these kwargs.
+    run_op = CasedWorkflowRunOperator(task_id="t", workflow_id="wf")
+    session_op = CasedAgentSessionOperator(task_id="t", prompt="p")
+    exec_op = CaseDevActionOperator(task_id="t", action_id="a", input={})
+    run_sensor = CasedWorkflowRunSensor(task_id="t", workflow_id="wf", run_id="r")
+    session_sensor = CasedAgentSessionSensor(task_id="t", session_id="s")
+    exec_sensor = CaseDevActionExecutionSensor(task_id="t", execution_id="e")
+    for trigger, path in (
+        (run_op.deferral_trigger("r", None), run_path),
+        (session_op.deferral_trigger("s", None), session_path),
+        (exec_op.deferral_trigger("e", None), exec_path),
+        (run_sensor.deferral_trigger(5.0), run_path),
+        (session_sensor.deferral_trigger(5.0), session_path),
+        (exec_sensor.deferral_trigger(5.0), exec_path),
+    ):
+        assert trigger.serialize()[0] == path
+        assert set(trigger.serialize()[1]) >= common
     assert _start_once.RUN_STATE_KEY == "cased_workflow_run"
     assert _start_once.EXECUTION_STATE_KEY == "casedev_execution"
     assert _start_once.SESSION_STATE_KEY == "cased_agent_session"
 
 
 def test_every_waiting_class_reads_one_spec():
-    from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor
     from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
 
     for spec, classes in (

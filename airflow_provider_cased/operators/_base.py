@@ -21,6 +21,7 @@ from airflow_provider_cased._waiting import (
 )
 from airflow_provider_cased.compat import Context, default_deferrable
 from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutError
+from airflow_provider_cased.links import web_link, web_link_or_api_url
 from airflow_provider_cased.states import RemoteSpec
 
 
@@ -93,11 +94,19 @@ class RemoteWaitMixin:
     def ids_for(self, remote_id: str) -> dict[str, str]:
         raise NotImplementedError
 
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        """One read of its status; no retry loop: a wait backs off on its own clock."""
+        raise NotImplementedError
+
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        """The trigger that waits on it in the triggerer."""
+        raise NotImplementedError
+
     def result(self, answer: dict[str, Any]) -> Any:
         return answer
 
     def link_for(self, answer: dict[str, Any]) -> str:
-        return self.spec.link(self.hook, answer)
+        return web_link(self.spec, self.hook, answer)
 
     def wait_for(self, context: Context, remote_id: str, answer: dict[str, Any]) -> Any:
         """From the answer that started (or re-attached to) the work, to the task's result."""
@@ -108,12 +117,10 @@ class RemoteWaitMixin:
         ids = self.ids_for(remote_id)
         if self.deferrable:
             _start_once.waiting_in_triggerer(
-                context, self.spec, self.spec.link_or_api_url(self.hook, answer, ids)
+                context, self.spec, web_link_or_api_url(self.spec, self.hook, answer, ids)
             )
             self.defer(  # type: ignore[attr-defined]
-                trigger=self.spec.trigger(
-                    ids, self.hook.conn_id, self.poll_interval, end_time, self.warn_after
-                ),
+                trigger=self.deferral_trigger(remote_id, end_time),
                 method_name="execute_complete",
                 timeout=self._deferral_backstop(),
             )
@@ -129,7 +136,7 @@ class RemoteWaitMixin:
         # What on_kill abandons if a person ends the task during this wait.
         self._waiting_on = (context, remote_id, answer)
         try:
-            final = wait_sync(lambda: self.spec.fetch(self.hook, ids), waiter)
+            final = wait_sync(lambda: self.fetch(remote_id), waiter)
         finally:
             self._waiting_on = None
         return self.finish(context, remote_id, final)
@@ -145,7 +152,7 @@ class RemoteWaitMixin:
             return
         context, remote_id, answer = waiting
         try:
-            link = self.spec.link_or_api_url(self.hook, answer, self.ids_for(remote_id))
+            link = web_link_or_api_url(self.spec, self.hook, answer, self.ids_for(remote_id))
         except Exception:  # the log line matters more than the link
             link = ""
         try:

@@ -205,6 +205,21 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
     def ids_for(self, remote_id: str) -> dict[str, str]:
         return {"workflow_id": self.resolved_workflow_id or "", "run_id": remote_id}
 
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        return self.hook.get_workflow_run(self.resolved_workflow_id or "", remote_id, retry=False)
+
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+
+        return CasedWorkflowRunTrigger(
+            workflow_id=self.resolved_workflow_id or "",
+            run_id=remote_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )
+
 
 class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
     """Start a Cased AI agent session and, if asked, wait for it to end.
@@ -254,7 +269,7 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
-            answer = _start_once.earlier_work(self.spec, hook, context)
+            answer = _start_once.earlier_work(context, self.spec, hook.get_agent_session, self.log)
             if answer is None:
                 with self.asking_first(context, hook, "Start a Cased agent session"):
                     answer = hook.create_agent_session(self.prompt, self.context)
@@ -273,6 +288,20 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
 
     def ids_for(self, remote_id: str) -> dict[str, str]:
         return {"session_id": remote_id}
+
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        return self.hook.get_agent_session(remote_id, retry=False)
+
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
+
+        return CasedAgentSessionTrigger(
+            session_id=remote_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )
 
 
 class CasedDeploymentOperator(_CasedOperator):

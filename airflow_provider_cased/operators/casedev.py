@@ -139,7 +139,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                 self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
             assert self.resolved_action_id is not None
 
-            answer = _start_once.earlier_work(self.spec, hook, context)
+            answer = _start_once.earlier_work(context, self.spec, hook.get_execution, self.log)
             if answer is None:
                 shown = id_and_name(self.resolved_action_id, self.action_name)
                 with self.asking_first(
@@ -167,6 +167,20 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
 
     def ids_for(self, remote_id: str) -> dict[str, str]:
         return {"execution_id": remote_id}
+
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        return self.hook.get_execution(remote_id, retry=False)
+
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+        return CaseDevActionExecutionTrigger(
+            execution_id=remote_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )
 
     def finished(
         self, context: Context, remote_id: str, result: Any, outcome: dict[str, Any]

@@ -17,6 +17,7 @@ from airflow_provider_cased.exceptions import (
     CasedTimeoutError,
 )
 from airflow_provider_cased.hooks._base import ApiHookBase
+from airflow_provider_cased.links import web_link, web_link_or_api_url
 from airflow_provider_cased.states import RemoteSpec
 
 # Reads the status once, after waiting the given seconds (or on the source's own clock).
@@ -76,13 +77,18 @@ class RemoteWaitTrigger(BaseTrigger):
             delay = min(delay, max(0.0, self.end_time - time.time()))
         return delay
 
+    async def fetch(self, hook: Any) -> dict[str, Any]:
+        """One read of its status (the hook's ``a_…`` method); no retry loop: the wait
+        backs off on its own clock."""
+        raise NotImplementedError
+
     @asynccontextmanager
     async def observations(self, hook: Any) -> AsyncIterator[Observe]:
-        """How this trigger reads its status: by default one GET after each delay."""
+        """How this trigger reads its status: by default one ``fetch`` after each delay."""
 
         async def after(delay: float) -> Any:
             await asyncio.sleep(delay)
-            return await self.spec.afetch(hook, self.ids)
+            return await self.fetch(hook)
 
         yield after
 
@@ -97,7 +103,7 @@ class RemoteWaitTrigger(BaseTrigger):
                 self.end_time,
                 self.log,
                 warn_after=self.warn_after,
-                link_of=lambda answer: self.spec.link(hook, answer),
+                link_of=lambda response: web_link(self.spec, hook, response),
             )
             async with self.observations(hook) as observe:
                 delay = self._first_poll_delay()
@@ -132,7 +138,7 @@ class RemoteWaitTrigger(BaseTrigger):
         try:
             hook = self._hook or self.hook_class(self.conn_id)
             await hook.aconfig()
-            link = self.spec.link_or_api_url(hook, {**self.ids, **self._last_answer}, self.ids)
+            link = web_link_or_api_url(self.spec, hook, {**self.ids, **self._last_answer}, self.ids)
         except Exception:  # the log line matters more than the link
             self.log.debug("No link for the abandoned %s", self.spec.label, exc_info=True)
         self.log.warning(

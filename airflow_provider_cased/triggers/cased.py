@@ -101,6 +101,9 @@ class CasedAgentSessionTrigger(RemoteWaitTrigger):
         super().__init__({"session_id": session_id}, conn_id, poll_interval, end_time, warn_after)
         self.session_id = session_id
 
+    async def fetch(self, hook: CasedHook) -> dict[str, Any]:
+        return await hook.a_get_agent_session(self.session_id, retry=False)
+
 
 if BaseEventTrigger is not None:
     from airflow_provider_cased.triggers._run_events import make_event_trigger_class
