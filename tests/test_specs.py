@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_cased import _start_once
 from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, SessionBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.operators import _reattach
 from airflow_provider_cased.operators.cased import (
     CasedAgentSessionOperator,
     CasedDeploymentOperator,
@@ -65,9 +65,9 @@ def test_stored_names_are_pinned():
     ):
         assert trigger.serialize()[0] == path
         assert set(trigger.serialize()[1]) >= common
-    assert _start_once.RUN_STATE_KEY == "cased_workflow_run"
-    assert _start_once.EXECUTION_STATE_KEY == "casedev_execution"
-    assert _start_once.SESSION_STATE_KEY == "cased_agent_session"
+    assert _reattach.RUN_STATE_KEY == "cased_workflow_run"
+    assert _reattach.EXECUTION_STATE_KEY == "casedev_execution"
+    assert _reattach.SESSION_STATE_KEY == "cased_agent_session"
 
 
 def test_every_waiting_class_reads_one_spec():

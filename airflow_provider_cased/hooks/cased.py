@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,6 @@ from airflow_provider_cased._http import (
     optional_str,
     required_str,
 )
-from airflow_provider_cased._start_once import send_run_request
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.states import RUN_STATUS_FILTERS
@@ -32,8 +32,10 @@ from airflow_provider_cased.states import RUN_STATUS_FILTERS
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from airflow_provider_cased._http import DeploymentFields
+    from airflow_provider_cased._http import ApiRequest, DeploymentFields
 
+# A run created up to this long before we asked still counts as ours: clocks differ.
+CLOCK_SKEW_SECONDS = 60.0
 ENDPOINTS = {
     "notify_deployment": Endpoint("POST", "/api/v1/deployments/"),
     "list_workflows": Endpoint("GET", "/api/v1/workflows/", items_key="workflows"),
@@ -266,24 +268,71 @@ class CasedHook(ApiHookBase):
     ) -> dict[str, Any]:
         """Start a run (``POST .../runs/``).
 
-        The POST is never blindly repeated. If its answer is lost (5xx, read
+        The POST is never blindly repeated. If its response is lost (5xx, read
         timeout, dropped connection) and ``trigger_name`` is set, the runs of the
         workflow are searched for that name: a run found is returned, and only
         when none exists is the POST sent again. Without ``trigger_name`` a lost
-        answer is an error, since the run may or may not exist.
+        response is an error, since the run may or may not exist.
 
         :param workflow_id: the workflow to run.
         :param triggered_by: ``manual`` (default), ``schedule`` or ``event``.
-        :param trigger_name: a label for the run; also how a lost answer is reconciled.
+        :param trigger_name: a label for the run; also how a lost response is reconciled.
         :param context: JSON object of inputs for the workflow's variable substitution.
         :return: the created run.
         """
         with self.checking_inputs():
             body = RunBody(triggered_by=triggered_by, trigger_name=trigger_name, context=context)
-        request = self.prepare(
+        return self.send_run_request(workflow_id, self.workflow_run_request(workflow_id, body))
+
+    def workflow_run_request(self, workflow_id: str, body: RunBody) -> ApiRequest:
+        """The POST that starts a run, checked and not sent (what an approval shows).
+
+        :param workflow_id: the workflow to run.
+        :param body: the run's fields, checked when it was built.
+        """
+        return self.prepare(
             ENDPOINTS["trigger_workflow_run"], {"workflow_id": workflow_id}, json=body.json()
         )
-        return send_run_request(self, request, workflow_id, body.trigger_name)
+
+    def send_run_request(self, workflow_id: str, request: ApiRequest) -> dict[str, Any]:
+        """Send a run's POST; if its response is lost, look for the run before sending again.
+
+        :param workflow_id: the workflow the request starts a run of.
+        :param request: what ``workflow_run_request`` built; its ``trigger_name`` is how a
+            lost response is reconciled (without one, a lost response is an error).
+        :return: the created run.
+        """
+        trigger_name = (request.json or {}).get("trigger_name")
+        policy = self.config.policy()
+        # Only a run created after the POST first left can be its outcome: an older run with
+        # the same name (last week's "nightly") is someone else's.
+        first_sent = time.time() - CLOCK_SKEW_SECONDS
+        for reconciliations in range(policy.retry_limit + 1):
+            try:
+                run: dict[str, Any] = self.send(request)
+                return run
+            except CasedApiError as error:
+                if not (error.outcome_unknown and trigger_name):
+                    raise
+                self.log.warning(
+                    "The response to %s %s was lost (%s); looking for a run named %r before "
+                    "deciding whether to send it again",
+                    request.method,
+                    request.path,
+                    error.status_code or "no response",
+                    trigger_name,
+                )
+                # Give a slow server time to finish what it may still be doing before looking.
+                time.sleep(policy.backoff(reconciliations))
+                existing = self.find_run_by_trigger_name(
+                    workflow_id, trigger_name, created_since=first_sent
+                )
+                if existing is not None:
+                    self.log.info("Run %s was created; using it", existing.get("id"))
+                    return existing
+                if reconciliations == policy.retry_limit:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def list_workflow_runs(
         self,

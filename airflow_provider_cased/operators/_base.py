@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_cased import _start_once
 from airflow_provider_cased._http import positive_number
 from airflow_provider_cased._waiting import (
     Waiter,
@@ -22,6 +21,7 @@ from airflow_provider_cased._waiting import (
 from airflow_provider_cased.compat import Context, default_deferrable
 from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutError
 from airflow_provider_cased.links import web_link, web_link_or_api_url
+from airflow_provider_cased.operators import _reattach
 from airflow_provider_cased.states import RemoteSpec
 
 
@@ -116,7 +116,7 @@ class RemoteWaitMixin:
         end_time = deadline_from_timeout(self.timeout)
         ids = self.ids_for(remote_id)
         if self.deferrable:
-            _start_once.waiting_in_triggerer(
+            _reattach.waiting_in_triggerer(
                 context, self.spec, web_link_or_api_url(self.spec, self.hook, answer, ids)
             )
             self.defer(  # type: ignore[attr-defined]
@@ -156,7 +156,7 @@ class RemoteWaitMixin:
         except Exception:  # the log line matters more than the link
             link = ""
         try:
-            _start_once.abandon(
+            _reattach.abandon(
                 context, self.spec, remote_id, link, self.log, "the task was killed while waiting"
             )
         except Exception:  # a dying task must not fail here: the log line above was written
@@ -218,7 +218,7 @@ class RemoteWaitMixin:
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, fail closed on anything unexpected."""
-        _start_once.resumed(context, self.spec)
+        _reattach.resumed(context, self.spec)
         event = validate_event(event, self.spec.kind)
         if event["status"] == "timeout":
             raise CasedTimeoutError(event["message"] or "Timed out waiting")

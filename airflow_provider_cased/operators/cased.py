@@ -7,17 +7,18 @@ from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased import _start_once
 from airflow_provider_cased._http import (
     DeploymentBody,
     RunBody,
     SessionBody,
     check_parse_time,
+    optional_str,
     required_str,
 )
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
+from airflow_provider_cased.operators import _reattach
 from airflow_provider_cased.operators._approval import HumanInputMixin, id_and_name
 from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
@@ -158,18 +159,19 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
         with closing(self.hook) as hook:
             # Every rendered input is checked before the first request (a retry's search).
             with hook.checking_inputs():
+                base_name = optional_str("trigger_name", self.trigger_name)
+                base_name = base_name or default_trigger_name(context)
                 body = RunBody(
                     triggered_by=self.triggered_by or triggered_by_from_run(context),
-                    trigger_name=self.trigger_name,
+                    trigger_name=_reattach.name_for_try(base_name, context),
                     context=self.context,
                 )
                 if self.workflow_name is None:
                     self.resolved_workflow_id = required_str("workflow_id", self.workflow_id)
-            base_name = body.trigger_name or default_trigger_name(context)
             workflow_id = self.resolved_workflow_id or self._workflow_id_by_name(hook)
-            run = _start_once.earlier_run(hook, context, workflow_id, base_name)
+            run = _reattach.earlier_run(hook, context, workflow_id, base_name)
             if run is None:
-                name = _start_once.name_for_try(base_name, context)
+                request = hook.workflow_run_request(workflow_id, body)
                 workflow = id_and_name(workflow_id, self.workflow_name)
                 with self.asking_first(
                     context,
@@ -177,20 +179,17 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
                     f"Start a run of Cased workflow {workflow}",
                     {"Workflow": workflow},
                 ):
-                    run = hook.trigger_workflow_run(
-                        workflow_id,
-                        triggered_by=body.triggered_by,
-                        trigger_name=name,
-                        context=body.context,
-                    )
-                self.log.info("Started Cased workflow run %s (%r)", run.get("id"), name)
+                    run = hook.send_run_request(workflow_id, request)
+                self.log.info(
+                    "Started Cased workflow run %s (%r)", run.get("id"), body.trigger_name
+                )
             run_id = str(run.get("id") or "")
             if not run_id:
                 raise CasedApiError(
                     f"Cased answered the run request without a run id: {run!r}"[:500],
                     conn_id=hook.conn_id,
                 )
-            _start_once.remember(context, self.spec, self.ids_for(run_id))
+            _reattach.remember(context, self.spec, self.ids_for(run_id))
             push_session_link(context, hook, run.get("session_id"))
             return self.wait_for(context, run_id, run)
 
@@ -269,7 +268,7 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
-            answer = _start_once.earlier_work(context, self.spec, hook.get_agent_session, self.log)
+            answer = _reattach.earlier_work(context, self.spec, hook.get_agent_session, self.log)
             if answer is None:
                 with self.asking_first(context, hook, "Start a Cased agent session"):
                     answer = hook.create_agent_session(self.prompt, self.context)
@@ -280,7 +279,7 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
                     f"Cased answered the session request without a session_id: {answer!r}"[:500],
                     conn_id=hook.conn_id,
                 )
-            _start_once.remember(context, self.spec, self.ids_for(session_id))
+            _reattach.remember(context, self.spec, self.ids_for(session_id))
             push_session_link(context, hook, session_id, answer.get("url"))
             return self.wait_for(context, session_id, answer)
 

@@ -7,11 +7,11 @@ from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased import _start_once
 from airflow_provider_cased._http import ExecuteBody, check_parse_time, required_str
 from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import BaseOperator, Context
 from airflow_provider_cased.exceptions import CasedApiError
+from airflow_provider_cased.operators import _reattach
 from airflow_provider_cased.operators._approval import (
     APPROVE,
     REJECT,
@@ -139,7 +139,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                 self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
             assert self.resolved_action_id is not None
 
-            answer = _start_once.earlier_work(context, self.spec, hook.get_execution, self.log)
+            answer = _reattach.earlier_work(context, self.spec, hook.get_execution, self.log)
             if answer is None:
                 shown = id_and_name(self.resolved_action_id, self.action_name)
                 with self.asking_first(
@@ -158,7 +158,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                         f"case.dev answered the execute request without an id: {answer!r}"[:500],
                         conn_id=hook.conn_id,
                     )
-                _start_once.remember(context, self.spec, self.ids_for(execution_id))
+                _reattach.remember(context, self.spec, self.ids_for(execution_id))
                 self.log.info("case.dev execution %s is %s", execution_id, answer.get("status"))
             execution_id = str(normalize_execution(answer)["execution_id"])
             return self.wait_for(context, execution_id, answer)

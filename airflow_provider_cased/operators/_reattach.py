@@ -1,8 +1,8 @@
-"""Never start remote work twice: every way of finding work already started lives here.
+"""Re-attach, don't restart: a retried task finds the work its earlier try started.
 
-- The answer to a run's POST was lost (5xx, read timeout, dropped connection):
-  the run is looked up by its ``trigger_name`` before the POST is sent again
-  (``send_run_request``, used by ``CasedHook.trigger_workflow_run``).
+(A run's POST whose response was lost is the hook's business:
+``CasedHook.send_run_request`` looks the run up by its ``trigger_name``.)
+
 - A task is retried: the run, execution or agent session its earlier try started
   is found in Airflow 3.3's task state store, or (runs, any Airflow) by
   ``trigger_name``, and re-attached to unless it failed (``earlier_run``,
@@ -28,12 +28,10 @@ undocumented status would start a duplicate: it is not used here.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased.compat import Context
-from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.states import (
     ACTION_EXECUTION,
     AGENT_SESSION,
@@ -42,11 +40,7 @@ from airflow_provider_cased.states import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_cased._http import ApiRequest
     from airflow_provider_cased.hooks.cased import CasedHook
-
-# A run created up to this long before we asked still counts as ours: clocks differ.
-CLOCK_SKEW_SECONDS = 60.0
 
 # Keys in Airflow 3.3's task state store: renaming one breaks re-attachment of in-flight retries.
 RUN_STATE_KEY = "cased_workflow_run"
@@ -67,49 +61,10 @@ def try_number(context: Context) -> int:
 
 
 def name_for_try(base_name: str, context: Context) -> str:
-    """After a failed earlier run the name gets the try number, so the lost-answer
+    """After a failed earlier run the name gets the try number, so the lost-response
     check of this try cannot mistake the old run for the new one."""
     number = try_number(context)
     return base_name if number <= 1 else f"{base_name} (try {number})"
-
-
-def send_run_request(
-    hook: CasedHook, request: ApiRequest, workflow_id: str, trigger_name: str | None
-) -> dict[str, Any]:
-    """Send a run's POST; if its answer is lost, look for the run before sending again.
-
-    Without ``trigger_name`` a lost answer is an error: the run may or may not exist.
-    """
-    policy = hook.config.policy()
-    # Only a run created after the POST first left can be its outcome: an older run with
-    # the same name (last week's "nightly") is someone else's.
-    first_sent = time.time() - CLOCK_SKEW_SECONDS
-    for reconciliations in range(policy.retry_limit + 1):
-        try:
-            answer: dict[str, Any] = hook.send(request)
-            return answer
-        except CasedApiError as error:
-            if not (error.outcome_unknown and trigger_name):
-                raise
-            hook.log.warning(
-                "The answer to %s %s was lost (%s); looking for a run named %r before "
-                "deciding whether to send it again",
-                request.method,
-                request.path,
-                error.status_code or "no answer",
-                trigger_name,
-            )
-            # Give a slow server time to finish what it may still be doing before looking.
-            time.sleep(policy.backoff(reconciliations))
-            existing = hook.find_run_by_trigger_name(
-                workflow_id, trigger_name, created_since=first_sent
-            )
-            if existing is not None:
-                hook.log.info("Run %s was created; using it", existing.get("id"))
-                return existing
-            if reconciliations == policy.retry_limit:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def starts_anew(context: Context) -> bool:
@@ -269,6 +224,8 @@ def _cleared(context: Context, spec: RemoteSpec, stored: Any, log: Any) -> bool:
 
 
 def _dag_run_started(context: Context) -> float | None:
+    from airflow_provider_cased.hooks.cased import CLOCK_SKEW_SECONDS
+
     dag_run = context.get("dag_run")
     started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
     timestamp = getattr(started, "timestamp", None)
