@@ -121,8 +121,24 @@ class CasedHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = DeploymentBody(deployment_request=deployment_request, **fields)
+        return self.send_deployment(self.notify_deployment_request(body))
+
+    def notify_deployment_request(self, body: DeploymentBody) -> ApiRequest:
+        """The POST that notifies a deployment, built and not sent (what an approval shows).
+
+        :param body: the notification's fields, checked when it was built.
+        """
+        return self.prepare(ENDPOINTS["notify_deployment"], json=body.json())
+
+    def send_deployment(self, request: ApiRequest) -> dict[str, Any]:
+        """Send what ``notify_deployment_request`` built.
+
+        :param request: the deployment notification's POST.
+        :return: the API's response (``id``, ``status``, ``created_at``).
+        """
         with _repository_hint():
-            return self.request(ENDPOINTS["notify_deployment"], json=body.json())
+            response: dict[str, Any] = self.send(request)
+        return response
 
     async def a_notify_deployment(
         self, deployment_request: str, **fields: Unpack[DeploymentFields]
@@ -135,7 +151,7 @@ class CasedHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = DeploymentBody(deployment_request=deployment_request, **fields)
-        request = self.prepare(ENDPOINTS["notify_deployment"], json=body.json())
+        request = self.notify_deployment_request(body)
         with _repository_hint():
             answer: dict[str, Any] = await self.asend(request)
         return answer
@@ -151,7 +167,15 @@ class CasedHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
-        return self.request(self._sessions_endpoint("POST"), json=body.json())
+        response: dict[str, Any] = self.send(self.create_agent_session_request(body))
+        return response
+
+    def create_agent_session_request(self, body: SessionBody) -> ApiRequest:
+        """The POST that starts an agent session, built and not sent (what an approval shows).
+
+        :param body: the session's prompt and context, checked when it was built.
+        """
+        return self.prepare(self._sessions_endpoint("POST"), json=body.json())
 
     async def a_create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
@@ -165,10 +189,8 @@ class CasedHook(ApiHookBase):
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
         await self.aconfig()
-        answer: dict[str, Any] = await self.asend(
-            self.prepare(self._sessions_endpoint("POST"), json=body.json())
-        )
-        return answer
+        response: dict[str, Any] = await self.asend(self.create_agent_session_request(body))
+        return response
 
     def _sessions_endpoint(self, method: str, one: bool = False) -> Endpoint:
         path = self.config.extras["agent_sessions_path"]
@@ -282,10 +304,12 @@ class CasedHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = RunBody(triggered_by=triggered_by, trigger_name=trigger_name, context=context)
-        return self.send_run_request(workflow_id, self.workflow_run_request(workflow_id, body))
+        return self.send_run_request(
+            workflow_id, self.trigger_workflow_run_request(workflow_id, body)
+        )
 
-    def workflow_run_request(self, workflow_id: str, body: RunBody) -> ApiRequest:
-        """The POST that starts a run, checked and not sent (what an approval shows).
+    def trigger_workflow_run_request(self, workflow_id: str, body: RunBody) -> ApiRequest:
+        """The POST that starts a run, built and not sent (what an approval shows).
 
         :param workflow_id: the workflow to run.
         :param body: the run's fields, checked when it was built.
@@ -298,7 +322,7 @@ class CasedHook(ApiHookBase):
         """Send a run's POST; if its response is lost, look for the run before sending again.
 
         :param workflow_id: the workflow the request starts a run of.
-        :param request: what ``workflow_run_request`` built; its ``trigger_name`` is how a
+        :param request: what ``trigger_workflow_run_request`` built; its ``trigger_name`` is how a
             lost response is reconciled (without one, a lost response is an error).
         :return: the created run.
         """

@@ -11,7 +11,7 @@ from airflow_provider_cased._connection_form import (
     CASEDEV_KEY_HINT,
     DEFAULT_EXECUTE_TIMEOUT,
 )
-from airflow_provider_cased._http import Endpoint, ExecuteBody
+from airflow_provider_cased._http import ApiRequest, Endpoint, ExecuteBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase, extra_number
 from airflow_provider_cased.states import normalize_execution
@@ -103,7 +103,15 @@ class CaseDevHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = ExecuteBody(input=input, webhook_id=webhook_id)
-        return self.request(ENDPOINTS["execute_action"], {"action_id": action_id}, json=body.json())
+        return self.send(self.execute_action_request(action_id, body))
+
+    def execute_action_request(self, action_id: str, body: ExecuteBody) -> ApiRequest:
+        """The POST that runs an action, built and not sent (what an approval shows).
+
+        :param action_id: the action to run.
+        :param body: its input and webhook, checked when it was built.
+        """
+        return self.prepare(ENDPOINTS["execute_action"], {"action_id": action_id}, json=body.json())
 
     def get_execution(self, execution_id: str, *, retry: bool = True) -> dict[str, Any]:
         """An execution's status and result (camelCase, as the API sends it).
