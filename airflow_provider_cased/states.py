@@ -33,7 +33,7 @@ class ExecutionStatus(str, Enum):
 
 
 class AgentSessionStatus(str, Enum):
-    # "active" is what the documented start answer shows; the others are what
+    # "active" is what the documented start response shows; the others are what
     # Cased's own CLI sees when it reads a session.
     CREATED = "created"
     ACTIVE = "active"
@@ -153,7 +153,7 @@ class RemoteState:
 
 
 _EXECUTION_KEYS = {
-    # execute answer (snake_case) and status answer (camelCase) -> one snake_case shape
+    # execute response (snake_case) and status response (camelCase) -> one snake_case shape
     "execution_id": ("execution_id", "id"),
     "action_id": ("action_id", "actionId"),
     "status": ("status",),
@@ -172,12 +172,12 @@ _EXECUTION_KEYS = {
 }
 
 
-def normalize_execution(answer: dict[str, Any], action_id: str | None = None) -> dict[str, Any]:
-    """One snake_case shape for both case.dev execution answers; the raw answer is kept as ``raw``."""
+def normalize_execution(response: dict[str, Any], action_id: str | None = None) -> dict[str, Any]:
+    """One snake_case shape for both case.dev execution responses; the raw response is kept as ``raw``."""
     normalized: dict[str, Any] = {}
     for key, sources in _EXECUTION_KEYS.items():
-        normalized[key] = next((answer[s] for s in sources if s in answer), None)
+        normalized[key] = next((response[s] for s in sources if s in response), None)
     if normalized["action_id"] is None:
         normalized["action_id"] = action_id
-    normalized["raw"] = answer
+    normalized["raw"] = response
     return normalized

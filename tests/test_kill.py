@@ -90,7 +90,7 @@ def _killed_after_first_poll(trigger) -> None:
         task = asyncio.create_task(consume())
         for _ in range(100):
             await asyncio.sleep(0.05)
-            if trigger._last_answer:
+            if trigger._last_response:
                 break
         task.cancel()  # what the triggerer does first, then on_kill
         with pytest.raises(asyncio.CancelledError):
@@ -173,7 +173,7 @@ def work_of_a_first_try(spec: Any, store: MemoryTaskStateStore) -> tuple[Any, An
 def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
     store = MemoryTaskStateStore()
     hook, first = work_of_a_first_try(spec, store)
-    earlier = _reattach.earlier_work
+    earlier = _reattach.earlier_execution_or_session
     read = hook.get_execution if spec is ACTION_EXECUTION else hook.get_agent_session
     assert earlier(task_context(store, 2), spec, read, hook.log) is not None  # not abandoned
     _reattach.waiting_in_triggerer(first, spec, "")
@@ -209,7 +209,7 @@ def test_a_retry_reattaches_and_a_cleared_task_starts_a_new_run(slow, logs, with
 def test_a_cleared_task_starts_a_new_execution_or_session(emulator, spec):
     store = MemoryTaskStateStore()
     hook, _ = work_of_a_first_try(spec, store)
-    earlier = _reattach.earlier_work
+    earlier = _reattach.earlier_execution_or_session
     read = hook.get_execution if spec is ACTION_EXECUTION else hook.get_agent_session
     assert earlier(task_context(store, 2, retries=2), spec, read, hook.log) is not None
     cleared = task_context(store, 2, retries=2, cleared_after=1)

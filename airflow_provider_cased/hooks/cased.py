@@ -117,7 +117,7 @@ class CasedHook(ApiHookBase):
             ``external_url`` (link back to the deploy system), ``commit_sha``,
             ``commit_message``, ``ref`` (e.g. ``refs/heads/main``) and
             ``event_metadata`` (free-form JSON object).
-        :return: the API's answer (``id``, ``status``, ``created_at``).
+        :return: the API's response (``id``, ``status``, ``created_at``).
         """
         with self.checking_inputs():
             body = DeploymentBody(deployment_request=deployment_request, **fields)
@@ -147,14 +147,14 @@ class CasedHook(ApiHookBase):
 
         :param deployment_request: what was deployed, e.g. "Production deploy v1.2.3".
         :param fields: the other fields of ``notify_deployment``, by name.
-        :return: the API's answer (``id``, ``status``, ``created_at``).
+        :return: the API's response (``id``, ``status``, ``created_at``).
         """
         with self.checking_inputs():
             body = DeploymentBody(deployment_request=deployment_request, **fields)
         request = self.notify_deployment_request(body)
         with _repository_hint():
-            answer: dict[str, Any] = await self.asend(request)
-        return answer
+            response: dict[str, Any] = await self.asend(request)
+        return response
 
     def create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
@@ -163,7 +163,7 @@ class CasedHook(ApiHookBase):
 
         :param prompt: the problem or task for the agent.
         :param context: optional JSON object of supporting detail (errors, logs, …).
-        :return: the API's answer (``session_id``, ``status``, ``url``, …).
+        :return: the API's response (``session_id``, ``status``, ``url``, …).
         """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
@@ -184,7 +184,7 @@ class CasedHook(ApiHookBase):
 
         :param prompt: the problem or task for the agent.
         :param context: free-form JSON object handed to the agent.
-        :return: the API's answer (``session_id``, ``url``).
+        :return: the API's response (``session_id``, ``url``).
         """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
@@ -218,11 +218,11 @@ class CasedHook(ApiHookBase):
         """
         await self.aconfig()
         request = self.prepare(self._sessions_endpoint("GET", one=True), {"session_id": session_id})
-        answer: dict[str, Any] = await self.asend(request, retry=retry)
-        return answer
+        response: dict[str, Any] = await self.asend(request, retry=retry)
+        return response
 
     def list_agent_sessions(self) -> Iterator[dict[str, Any]]:
-        """Every agent session, all pages, lazily (a plain list answer is one page)."""
+        """Every agent session, all pages, lazily (a plain list response is one page)."""
         return self.paginate(self._sessions_endpoint("GET"))
 
     # -- workflows --------------------------------------------------------------------------
@@ -424,8 +424,8 @@ class CasedHook(ApiHookBase):
         request = self.prepare(
             ENDPOINTS["get_workflow_run"], {"workflow_id": workflow_id, "run_id": run_id}
         )
-        answer: dict[str, Any] = await self.asend(request, retry=retry)
-        return answer
+        response: dict[str, Any] = await self.asend(request, retry=retry)
+        return response
 
     def find_run_by_trigger_name(
         self, workflow_id: str, trigger_name: str, *, created_since: float | None = None
@@ -451,7 +451,7 @@ class CasedHook(ApiHookBase):
     ) -> dict[str, Any] | None:
         """The newest run whose ``trigger_name`` matches, created at or after ``created_since``.
 
-        Reads the list only as far as it must: it stops early once the answers prove
+        Reads the list only as far as it must: it stops early once the responses prove
         themselves newest first.
 
         :param workflow_id: the workflow.

@@ -122,7 +122,7 @@ class StartingOperator(BaseOperator):
         )
 
     def approval_complete(self, context: Context, event: Any = None) -> Any:
-        """Resume after the answer: act on Approve, fail or skip otherwise (nothing was sent)."""
+        """Resume after the person's answer: act on Approve, fail or skip otherwise (nothing was sent)."""
         assert self.approval is not None
         decide(self, self.approval, event, "request", allowed=(APPROVE,))
         self.approved = True

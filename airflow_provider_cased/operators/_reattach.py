@@ -6,7 +6,7 @@
 - A task is retried: the run, execution or agent session its earlier try started
   is found in Airflow 3.3's task state store, or (runs, any Airflow) by
   ``trigger_name``, and re-attached to unless it failed (``earlier_run``,
-  ``earlier_work``). Sessions and executions carry no
+  ``earlier_execution_or_session``). Sessions and executions carry no
   label to search by, so before Airflow 3.3 a retry starts them afresh.
 - A person cleared the task (whether it had succeeded, failed or was still waiting):
   its next try starts new work, as a clear asks; only retries re-attach
@@ -101,7 +101,7 @@ def earlier_run(
     return _reattachable(WORKFLOW_RUN, run, hook.log)
 
 
-def earlier_work(
+def earlier_execution_or_session(
     context: Context, spec: RemoteSpec, read: Callable[[str], dict[str, Any]], log: Any
 ) -> dict[str, Any] | None:
     """On Airflow 3.3+: the action execution or agent session an earlier try started,
@@ -121,10 +121,10 @@ def remember(context: Context, spec: RemoteSpec, ids: dict[str, str]) -> None:
 
 def _entry(context: Context, key: str) -> dict[str, Any] | None:
     """The stored entry as a dict (executions and sessions were stored as a bare id)."""
-    return _entry_of(_stored(context, key))
+    return _as_entry(_stored(context, key))
 
 
-def _entry_of(stored: Any) -> dict[str, Any] | None:
+def _as_entry(stored: Any) -> dict[str, Any] | None:
     if isinstance(stored, str) and stored:
         return {"id": stored}
     if isinstance(stored, dict) and (stored.get("id") or stored.get("run_id")):
@@ -212,7 +212,7 @@ def _cleared(context: Context, spec: RemoteSpec, stored: Any, log: Any) -> bool:
     """True when this try starts anew; says so when an earlier try's work is on record."""
     if not starts_anew(context):
         return False
-    entry = _entry_of(stored)
+    entry = _as_entry(stored)
     if entry is not None:
         log.info(
             "Not re-attaching to %s %s of an earlier try: the task was cleared, so it "
@@ -251,11 +251,11 @@ def _store(context: Context, key: str, value: Any) -> None:
         store.set(key, value)
 
 
-def _reattachable(spec: RemoteSpec, answer: dict[str, Any] | None, log: Any) -> Any:
-    if answer is None:
+def _reattachable(spec: RemoteSpec, response: dict[str, Any] | None, log: Any) -> Any:
+    if response is None:
         return None
-    state = spec.state(answer)
-    remote_id = answer.get("id") or answer.get("execution_id") or answer.get("session_id")
+    state = spec.state(response)
+    remote_id = response.get("id") or response.get("execution_id") or response.get("session_id")
     if state.is_terminal and not state.is_successful:
         log.warning(
             "The %s %s started by an earlier try ended %r; starting a new one",
@@ -270,4 +270,4 @@ def _reattachable(spec: RemoteSpec, answer: dict[str, Any] | None, log: Any) -> 
         remote_id,
         state.status,
     )
-    return answer
+    return response

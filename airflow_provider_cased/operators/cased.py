@@ -282,7 +282,9 @@ class CasedAgentSessionOperator(RemoteWaitOperator, _CasedOperator):
         with closing(self.hook) as hook:
             with hook.checking_inputs():
                 body = SessionBody(prompt=self.prompt, context=self.context)
-            session = _reattach.earlier_work(context, self.spec, hook.get_agent_session, self.log)
+            session = _reattach.earlier_execution_or_session(
+                context, self.spec, hook.get_agent_session, self.log
+            )
             if session is None:
                 request = hook.create_agent_session_request(body)
                 self.ask_approval(context, hook, request, "Start a Cased agent session")

@@ -125,7 +125,9 @@ class CaseDevActionOperator(RemoteWaitOperator):
         with closing(self.hook) as hook:
             body = self._execute_body(hook)
             action_id = self._action_id(hook)
-            execution = _reattach.earlier_work(context, self.spec, hook.get_execution, self.log)
+            execution = _reattach.earlier_execution_or_session(
+                context, self.spec, hook.get_execution, self.log
+            )
             if execution is None:
                 request = hook.execute_action_request(action_id, body)
                 shown = id_and_name(action_id, self.action_name)

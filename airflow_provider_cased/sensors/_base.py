@@ -86,24 +86,24 @@ class RemoteStatusSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool:
         try:
-            answer = self.fetch()
+            response = self.fetch()
         except CasedApiError as error:
             self._watch.failed(error)  # raises unless the trouble can heal
             return False
-        self._watch.check(answer)
-        state = self.spec.state(answer)
+        self._watch.check(response)
+        state = self.spec.state(response)
         if state.is_terminal and not state.is_successful:
             self._fail(
                 CasedRemoteFailure(
-                    failure_message(state, self.remote_id, answer, ""),
+                    failure_message(state, self.remote_id, response, ""),
                     remote_id=self.remote_id,
                     status=state.status,
                     kind=self.spec.kind,
                 )
             )
         if state.is_successful:
-            link = web_link(self.spec, self.hook, answer)
-            self.log.info("%s", summary(state, self.remote_id, answer, link, None))
+            link = web_link(self.spec, self.hook, response)
+            self.log.info("%s", summary(state, self.remote_id, response, link, None))
         return state.is_successful
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
