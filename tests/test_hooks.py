@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from email.utils import formatdate
-from types import SimpleNamespace
 
 import pytest
 
@@ -14,8 +13,6 @@ from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, S
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
-from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
-from airflow_provider_cased.operators.casedev import CaseDevActionOperator
 from airflow_provider_cased.states import normalize_execution
 from airflow_provider_cased.testing import Fault
 
@@ -262,54 +259,6 @@ def test_casedev_bad_inputs_send_nothing(emulator, call, field):
     with pytest.raises(CasedInputError, match=field) as error:
         call(CaseDevHook())
     assert "casedev_default" in str(error.value)
-    assert emulator.requests == []
-
-
-def _first_try_context() -> dict:
-    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=1)
-    return {"ti": ti, "task_instance": ti, "dag_run": None}
-
-
-@pytest.mark.parametrize(
-    ("operator", "rendered", "field", "conn_id"),
-    [
-        (
-            lambda: CasedWorkflowRunOperator(task_id="t", workflow_id="{{ x }}"),
-            {"workflow_id": ""},
-            "workflow_id",
-            "cased_default",
-        ),
-        (
-            lambda: CasedWorkflowRunOperator(task_id="t", workflow_name="{{ x }}"),
-            {"workflow_name": " "},
-            "name",
-            "cased_default",
-        ),
-        (
-            lambda: CaseDevActionOperator(task_id="t", action_id="{{ x }}", input={}),
-            {"action_id": ""},
-            "action_id",
-            "casedev_default",
-        ),
-        (
-            lambda: CaseDevActionOperator(task_id="t", action_name="{{ x }}", input={}),
-            {"action_name": " "},
-            "action_name",
-            "casedev_default",
-        ),
-    ],
-)
-def test_operators_refuse_bad_rendered_ids_before_any_request(
-    emulator, operator, rendered, field, conn_id
-):
-    """Templated ids are checked once rendered: the error names the field and the
-    connection, and no request (not even a look-up by name) leaves."""
-    task = operator()
-    for name, value in rendered.items():
-        setattr(task, name, value)
-    with pytest.raises(CasedInputError, match=field) as error:
-        task.execute(_first_try_context())
-    assert conn_id in str(error.value)
     assert emulator.requests == []
 
 

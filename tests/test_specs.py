@@ -4,12 +4,11 @@ and the request bodies declared once."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 
 from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, SessionBody
-from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+from airflow_provider_cased.exceptions import CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
 from airflow_provider_cased.operators import _reattach
@@ -28,7 +27,6 @@ from airflow_provider_cased.states import (
     WORKFLOW_RUN,
     WorkflowRunStatus,
 )
-from airflow_provider_cased.testing import Fault
 from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
 from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
 
@@ -141,41 +139,3 @@ def test_zero_request_timeout_is_refused_naming_the_field(emulator, set_connecti
     with pytest.raises(CasedInputError, match=r"request_timeout.*cased_zero.*> 0"):
         CasedHook("cased_zero").get_workflow("wf_weekly_cost_review")
     assert emulator.requests == []
-
-
-class _TaskInstance(SimpleNamespace):
-    def xcom_push(self, key, value):
-        self.pushed[key] = value
-
-
-def _context():
-    ti = _TaskInstance(
-        dag_id="d", task_id="t", run_id="manual__1", map_index=-1, try_number=1, pushed={}
-    )
-    return {"ti": ti, "dag_run": SimpleNamespace(run_type="manual")}
-
-
-def test_operators_close_their_session(emulator):
-    op = CasedAgentSessionOperator(task_id="t", prompt="why")
-    op.execute(_context())
-    assert op.hook._transport is not None and op.hook._transport._session is None
-    run_op = CasedWorkflowRunOperator(
-        task_id="t", workflow_id="wf_weekly_cost_review", wait_for_completion=False
-    )
-    run_op.execute(_context())
-    assert run_op.hook._transport._session is None
-
-
-@pytest.mark.parametrize("body", ["{}", '{"id": ""}'])
-def test_answer_without_a_run_id_is_an_api_error(emulator, body):
-    emulator.inject(Fault(method="POST", path="/api/v1/workflows/", status=201, body=body))
-    op = CasedWorkflowRunOperator(task_id="t", workflow_id="wf_weekly_cost_review")
-    with pytest.raises(CasedApiError, match="without a run id"):
-        op.execute(_context())
-
-
-def test_execute_answer_without_an_id_is_an_api_error(emulator):
-    emulator.inject(Fault(method="POST", path="/actions/v1/", status=200, body='{"status": "x"}'))
-    op = CaseDevActionOperator(task_id="t", action_id="action_summarize", input={})
-    with pytest.raises(CasedApiError, match="without an id"):
-        op.execute(_context())

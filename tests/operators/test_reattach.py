@@ -1,15 +1,15 @@
-"""Kill, honestly: work a person abandons is logged with its link and never re-attached to.
+"""``operators/_reattach.py``: a retry re-attaches to what its earlier try started; a
+cleared task, or work a person abandoned, starts anew.
 
-Airflow 3.3 calls a trigger's ``on_kill`` when a person marks a deferred task failed or
-successful or clears it (not on a triggerer restart), and an operator's ``on_kill`` when
-the task is killed in its worker. The task state store is the one Airflow 3.3 gives a
-task (here a dict with its ``get``/``set``); ``make e2e`` checks the same against a real
-deployment (mark failed through the REST API; restart the triggerer).
+An operator's ``on_kill`` (the task killed in its worker) records the work it abandons;
+a trigger's (``tests/test_triggers.py``) only logs it, and the next try records it. The
+task state store is the one Airflow 3.3 gives a task (here a dict with its
+``get``/``set``); ``make e2e`` checks the same against a real deployment (mark failed
+through the REST API; restart the triggerer).
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import threading
 import time
@@ -30,8 +30,6 @@ from airflow_provider_cased.states import (
     WORKFLOW_RUN,
     normalize_execution,
 )
-from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
-from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
 
 
 class MemoryTaskStateStore:
@@ -70,51 +68,6 @@ def task_context(
         ti.max_tries = (cleared_after or 0) + retries
         context["task"] = SimpleNamespace(retries=retries)
     return context
-
-
-@pytest.fixture
-def slow(emulator):
-    emulator.add_workflow("Slow", workflow_id="wf_slow", run_seconds=60)
-    return emulator
-
-
-# -- the trigger's on_kill (Airflow 3.3 calls it on mark failed/success or clear) ---------
-
-
-def _killed_after_first_poll(trigger) -> None:
-    async def scenario() -> None:
-        async def consume() -> None:
-            async for _ in trigger.run():
-                pass
-
-        task = asyncio.create_task(consume())
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if trigger._last_response:
-                break
-        task.cancel()  # what the triggerer does first, then on_kill
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await trigger.on_kill()
-
-    asyncio.run(scenario())
-
-
-def test_trigger_on_kill_logs_the_abandoned_run_with_its_link(slow, logs):
-    run = CasedHook().trigger_workflow_run("wf_slow", trigger_name="k")
-    _killed_after_first_poll(CasedWorkflowRunTrigger("wf_slow", run["id"], poll_interval=0.1))
-    assert f"Abandoned workflow run {run['id']}: {slow.url}/agents/{run['session_id']}" in logs()
-    assert "neither API can cancel it" in logs()
-
-
-def test_trigger_on_kill_of_an_execution_names_its_api_url(emulator, logs):
-    answer = CaseDevHook().execute_action("action_contract_review", {"doc": "x"})
-    execution_id = normalize_execution(answer)["execution_id"]
-    _killed_after_first_poll(CaseDevActionExecutionTrigger(execution_id, poll_interval=0.1))
-    assert (
-        f"Abandoned action execution {execution_id}: "
-        f"{emulator.url}/actions/v1/executions/{execution_id}" in logs()
-    )
 
 
 # -- the next try never re-attaches to abandoned work (task state store, 3.3) -------------
