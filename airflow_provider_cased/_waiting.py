@@ -1,6 +1,6 @@
 """Waiting for remote work, written once for the worker (sync) and the triggerer (async).
 
-A ``Waiter`` looks at each answer and says how long to sleep before the next
+A ``Waiter`` looks at each response and says how long to sleep before the next
 poll, or None when the work is done; past the deadline it raises. The caller
 owns the I/O and the sleeping, so the same rules hold in both worlds.
 """
@@ -39,10 +39,10 @@ def trouble_backoff(poll_interval: float, failed_polls: int, error: Exception) -
     return delay
 
 
-def progress_of(state: RemoteState, answer: dict[str, Any]) -> str:
+def progress_of(state: RemoteState, response: dict[str, Any]) -> str:
     """The status, with a running execution's step (``running, step 3/7``)."""
-    current = answer.get("currentStep", answer.get("current_step"))
-    total = answer.get("totalSteps", answer.get("total_steps"))
+    current = response.get("currentStep", response.get("current_step"))
+    total = response.get("totalSteps", response.get("total_steps"))
     if state.is_terminal or not isinstance(current, int) or not isinstance(total, int):
         return state.status
     return f"{state.status}, step {current + 1}/{total}"
@@ -99,9 +99,9 @@ class Waiter:
             "" if self.end_time is not None else " (no timeout is set: set one to bound this)",
         )
 
-    def _watch(self, state: RemoteState, answer: dict[str, Any]) -> None:
+    def _watch(self, state: RemoteState, response: dict[str, Any]) -> None:
         elapsed = time.time() - self.started
-        progress = progress_of(state, answer)
+        progress = progress_of(state, response)
         if progress != self._progress:
             change = progress if self._progress is None else f"{self._progress} → {progress}"
             self.log.info(
@@ -110,7 +110,7 @@ class Waiter:
             self._progress = progress
         if self.warn_after is not None and not self._warned_long and elapsed >= self.warn_after:
             self._warned_long = True
-            link = self.link_of(answer) if self.link_of is not None else ""
+            link = self.link_of(response) if self.link_of is not None else ""
             self.log.warning(
                 "%s %s is still %r after %.0f s, past warn_after=%.0f s%s",
                 self.label.capitalize(),
@@ -122,10 +122,10 @@ class Waiter:
             )
 
     def failed(self, error: CasedApiError) -> float:
-        """A poll that got no usable answer: seconds until the next, or raise.
+        """A poll that got no usable response: seconds until the next, or raise.
 
-        A status poll is read-only, so transient trouble (no answer, 408/429/5xx)
-        never ends the wait before its deadline; only answers that cannot heal do.
+        A status poll is read-only, so transient trouble (no response, 408/429/5xx)
+        never ends the wait before its deadline; only responses that cannot heal do.
         """
         if not error.transient:
             raise error
@@ -166,15 +166,15 @@ class Waiter:
         self._trouble_since = None
         self._failed_polls = 0
 
-    def check(self, answer: Any) -> float | None:
+    def check(self, response: Any) -> float | None:
         self._recovered()
-        if not isinstance(answer, dict):
+        if not isinstance(response, dict):
             raise CasedApiError(
-                f"Status of {self.remote_id} came back as {type(answer).__name__}, not an object"
+                f"Status of {self.remote_id} came back as {type(response).__name__}, not an object"
             )
-        state = self.spec.state(answer)
+        state = self.spec.state(response)
         label = self.label
-        self._watch(state, answer)
+        self._watch(state, response)
         if state.is_terminal:
             return None
         if not state.is_known:
@@ -191,8 +191,8 @@ class Waiter:
         return delay
 
 
-def failure_message(state: RemoteState, remote_id: str, answer: dict[str, Any], link: str) -> str:
-    detail = answer.get("error") or answer.get("message")
+def failure_message(state: RemoteState, remote_id: str, response: dict[str, Any], link: str) -> str:
+    detail = response.get("error") or response.get("message")
     text = f"{state.spec.label.capitalize()} {remote_id} ended with status {state.status!r}"
     if detail:
         text += f": {detail}"
@@ -202,11 +202,11 @@ def failure_message(state: RemoteState, remote_id: str, answer: dict[str, Any], 
 
 
 def raise_if_failed(
-    state: RemoteState, remote_id: str, answer: dict[str, Any], link: str = ""
+    state: RemoteState, remote_id: str, response: dict[str, Any], link: str = ""
 ) -> None:
     if state.is_terminal and not state.is_successful:
         raise CasedRemoteFailure(
-            failure_message(state, remote_id, answer, link),
+            failure_message(state, remote_id, response, link),
             remote_id=remote_id,
             status=state.status,
             kind=state.spec.kind,
@@ -217,16 +217,16 @@ def wait_sync(
     fetch: Callable[[], dict[str, Any]],
     waiter: Waiter,
 ) -> dict[str, Any]:
-    """Poll ``fetch`` until the waiter says done; returns the terminal answer."""
+    """Poll ``fetch`` until the waiter says done; returns the terminal response."""
     while True:
         try:
-            answer = fetch()
+            response = fetch()
         except CasedApiError as error:
             delay = waiter.failed(error)
         else:
-            next_poll = waiter.check(answer)
+            next_poll = waiter.check(response)
             if next_poll is None:
-                return answer
+                return response
             delay = next_poll
         time.sleep(delay)
 
@@ -235,7 +235,7 @@ def make_event(
     status: str,
     kind: str,
     remote_id: str,
-    answer: Any = None,
+    response: Any = None,
     message: str = "",
     ids: dict[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def make_event(
         "status": status,
         "kind": kind,
         "remote_id": remote_id,
-        "answer": answer,
+        "answer": response,
         "message": message,
         # Every id the wait was on: the resumed task may not know them (a workflow by name).
         "ids": ids or {},
@@ -264,7 +264,7 @@ def validate_event(event: Any, kind: str) -> dict[str, Any]:
     elif not isinstance(event.get("remote_id"), str) or not event["remote_id"]:
         problem = "no remote id"
     elif event["status"] in ("success", "failed") and not isinstance(event.get("answer"), dict):
-        problem = "a terminal event without the remote answer"
+        problem = "a terminal event without the remote response"
     if problem:
         raise CasedProviderError(f"Unexpected trigger event ({problem}): {event!r}"[:1000])
     return event
@@ -278,13 +278,13 @@ def _seconds_between(start: Any, end: Any) -> float | None:
 
 
 def summary(
-    state: RemoteState, remote_id: str, answer: dict[str, Any], link: str, waited: float | None
+    state: RemoteState, remote_id: str, response: dict[str, Any], link: str, waited: float | None
 ) -> str:
     """One compact closing line (a step table for executions): status, duration, link."""
-    duration_ms = answer.get("durationMs", answer.get("duration_ms"))
+    duration_ms = response.get("durationMs", response.get("duration_ms"))
     ran_for = _seconds_between(
-        answer.get("started_at") or answer.get("created_at"),
-        answer.get("ended_at") or answer.get("updated_at"),
+        response.get("started_at") or response.get("created_at"),
+        response.get("ended_at") or response.get("updated_at"),
     )
     if isinstance(duration_ms, (int, float)):
         took = f" in {duration_ms / 1000:.1f} s"
@@ -297,7 +297,7 @@ def summary(
     text = f"{state.spec.label.capitalize()} {remote_id} {state.status}{took}"
     if link:
         text += f": {link}"
-    steps = answer.get("stepResults", answer.get("step_results"))
+    steps = response.get("stepResults", response.get("step_results"))
     if isinstance(steps, dict) and steps:
         rows = [("step", "status", "duration")]
         for name, result in steps.items():

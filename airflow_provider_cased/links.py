@@ -1,10 +1,12 @@
-"""Extra links from a task in the Airflow UI to the remote work it started."""
+"""Links from a task to the remote work it waits on: the UI's extra link, the pages logs name."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from airflow_provider_cased.compat import BaseOperatorLink, TaskInstanceKey, xcom_value
+from airflow_provider_cased.states import RemoteSpec
 
 SESSION_URL_XCOM_KEY = "cased_session_url"
 
@@ -22,3 +24,23 @@ class CasedSessionLink(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         value = xcom_value(ti_key, SESSION_URL_XCOM_KEY)
         return value if isinstance(value, str) else ""
+
+
+def web_link(spec: RemoteSpec, hook: Any, response: dict[str, Any]) -> str:
+    """The Cased page where the work can be watched, or "" when there is none."""
+    if not spec.session_link:
+        return ""
+    session_id = response.get("session_id") or (response.get("artifacts") or {}).get("session_id")
+    return hook.session_url(str(session_id)) if session_id else ""
+
+
+def web_link_or_api_url(
+    spec: RemoteSpec, hook: Any, response: dict[str, Any], ids: dict[str, str]
+) -> str:
+    """The web page to watch the work on, else its API URL (what to look at once abandoned)."""
+    link = web_link(spec, hook, response)
+    if link or not spec.api_path:
+        return link
+    return hook.base_url + spec.api_path.format(
+        **{name: quote(str(value), safe="") for name, value in ids.items()}
+    )

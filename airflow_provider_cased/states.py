@@ -1,8 +1,9 @@
 """What a task can wait on: one spec per kind of remote work, with its statuses.
 
 Operators, sensors and triggers read the spec (never their own status lists),
-and so do the run-list filter and the emulator. Standard library only:
-operators import it while DAG files are parsed.
+and so do the run-list filter and the emulator. Status knowledge only: how to read
+one, and which trigger waits on one, each waiting class says with real calls.
+Standard library only: operators import it while DAG files are parsed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
-from importlib import import_module
 from typing import Any
 
 
@@ -33,7 +33,7 @@ class ExecutionStatus(str, Enum):
 
 
 class AgentSessionStatus(str, Enum):
-    # "active" is what the documented start answer shows; the others are what
+    # "active" is what the documented start response shows; the others are what
     # Cased's own CLI sees when it reads a session.
     CREATED = "created"
     ACTIVE = "active"
@@ -67,9 +67,7 @@ class RemoteSpec:
         ``succeeded``; ``canceled``, ``error``, ``errored``) end a wait too.
     :param id_fields: the ids that locate one, the remote id last; also the names of
         the hook method's and the trigger's arguments.
-    :param fetch_method: the hook method that reads one; ``a_<name>`` is its async twin.
-    :param trigger_path: the deferral trigger's class path (stored with deferred tasks).
-    :param session_link: its answer names a Cased agent session, the page to link to.
+    :param session_link: its response names a Cased agent session, the page to link to.
     :param api_path: where the API shows one (its ids filled in), the link of last resort.
     """
 
@@ -79,8 +77,6 @@ class RemoteSpec:
     in_progress: frozenset[str]
     succeeded: frozenset[str]
     id_fields: tuple[str, ...]
-    fetch_method: str
-    trigger_path: str
     session_link: bool = False
     api_path: str = ""
 
@@ -94,55 +90,11 @@ class RemoteSpec:
         known = {str(s.value) for s in self.statuses} | FAILURE_SPELLINGS
         return frozenset(known - self.in_progress - self.succeeded)
 
-    def state(self, answer: dict[str, Any]) -> RemoteState:
-        return RemoteState(self, str(answer.get("status") or ""))
+    def state(self, response: dict[str, Any]) -> RemoteState:
+        return RemoteState(self, str(response.get("status") or ""))
 
     def remote_id(self, ids: dict[str, str]) -> str:
         return ids[self.id_fields[-1]]
-
-    def fetch(self, hook: Any, ids: dict[str, str], *, retry: bool = False) -> Any:
-        """One read; by default no retry loop: a wait backs off on its own clock."""
-        return getattr(hook, self.fetch_method)(**ids, retry=retry)
-
-    async def afetch(self, hook: Any, ids: dict[str, str]) -> Any:
-        return await getattr(hook, f"a_{self.fetch_method}")(**ids, retry=False)
-
-    def link(self, hook: Any, answer: dict[str, Any]) -> str:
-        """The Cased page where one can be watched, or "" when there is none."""
-        if not self.session_link:
-            return ""
-        session_id = answer.get("session_id") or (answer.get("artifacts") or {}).get("session_id")
-        return hook.session_url(str(session_id)) if session_id else ""
-
-    def link_or_api_url(self, hook: Any, answer: dict[str, Any], ids: dict[str, str]) -> str:
-        """The web page to watch it on, else its API URL (what to look at once abandoned)."""
-        link = self.link(hook, answer)
-        if link or not self.api_path:
-            return link
-        from urllib.parse import quote
-
-        return hook.base_url + self.api_path.format(
-            **{name: quote(str(value), safe="") for name, value in ids.items()}
-        )
-
-    def trigger(
-        self,
-        ids: dict[str, str],
-        conn_id: str,
-        poll_interval: float,
-        end_time: float | None,
-        warn_after: float | None = None,
-    ) -> Any:
-        """The deferral trigger for one, imported only when a task defers."""
-        module, _, name = self.trigger_path.rpartition(".")
-        trigger_class = getattr(import_module(module), name)
-        return trigger_class(
-            **ids,
-            conn_id=conn_id,
-            poll_interval=poll_interval,
-            end_time=end_time,
-            warn_after=warn_after,
-        )
 
 
 WORKFLOW_RUN = RemoteSpec(
@@ -152,8 +104,6 @@ WORKFLOW_RUN = RemoteSpec(
     in_progress=frozenset({"pending", "running"}),
     succeeded=frozenset({"completed"}),
     id_fields=("workflow_id", "run_id"),
-    fetch_method="get_workflow_run",
-    trigger_path="airflow_provider_cased.triggers.cased.CasedWorkflowRunTrigger",
     session_link=True,
     api_path="/api/v1/workflows/{workflow_id}/runs/{run_id}/",
 )
@@ -164,8 +114,6 @@ ACTION_EXECUTION = RemoteSpec(
     in_progress=frozenset({"pending", "running"}),
     succeeded=frozenset({"completed"}),
     id_fields=("execution_id",),
-    fetch_method="get_execution",
-    trigger_path="airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger",
     api_path="/actions/v1/executions/{execution_id}",
 )
 
@@ -176,8 +124,6 @@ AGENT_SESSION = RemoteSpec(
     in_progress=frozenset({"created", "active", "agent_running"}),
     succeeded=frozenset({"completed"}),
     id_fields=("session_id",),
-    fetch_method="get_agent_session",
-    trigger_path="airflow_provider_cased.triggers.cased.CasedAgentSessionTrigger",
     session_link=True,
 )
 
@@ -207,7 +153,7 @@ class RemoteState:
 
 
 _EXECUTION_KEYS = {
-    # execute answer (snake_case) and status answer (camelCase) -> one snake_case shape
+    # execute response (snake_case) and status response (camelCase) -> one snake_case shape
     "execution_id": ("execution_id", "id"),
     "action_id": ("action_id", "actionId"),
     "status": ("status",),
@@ -226,12 +172,12 @@ _EXECUTION_KEYS = {
 }
 
 
-def normalize_execution(answer: dict[str, Any], action_id: str | None = None) -> dict[str, Any]:
-    """One snake_case shape for both case.dev execution answers; the raw answer is kept as ``raw``."""
+def normalize_execution(response: dict[str, Any], action_id: str | None = None) -> dict[str, Any]:
+    """One snake_case shape for both case.dev execution responses; the raw response is kept as ``raw``."""
     normalized: dict[str, Any] = {}
     for key, sources in _EXECUTION_KEYS.items():
-        normalized[key] = next((answer[s] for s in sources if s in answer), None)
+        normalized[key] = next((response[s] for s in sources if s in response), None)
     if normalized["action_id"] is None:
         normalized["action_id"] = action_id
-    normalized["raw"] = answer
+    normalized["raw"] = response
     return normalized

@@ -38,7 +38,7 @@ def _conns2() -> None:
 def _changes() -> None:
     from airflow_provider_cased.triggers import _shared_poll
 
-    original = _shared_poll.RunWatch.publish
+    original = _shared_poll.RunSubscriber.publish
 
     def publish(self: Any, observation: Any) -> None:
         status = observation.get("status") if isinstance(observation, dict) else None
@@ -48,7 +48,7 @@ def _changes() -> None:
         self._published_status = status
         original(self, observation)
 
-    _shared_poll.RunWatch.publish = publish  # type: ignore[method-assign]
+    _shared_poll.RunSubscriber.publish = publish  # type: ignore[method-assign]
 
 
 def _sharedconfig() -> None:

@@ -85,6 +85,13 @@ def emulator(cased_emulator_session):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def slow(emulator):  # type: ignore[no-untyped-def]
+    """The emulator with a workflow whose runs take a minute: waits on them are cut short."""
+    emulator.add_workflow("Slow", workflow_id="wf_slow", run_seconds=60)
+    return emulator
+
+
+@pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch, cased_emulator_session) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """Default connections with short retry delays, so retry tests take milliseconds."""
     import json

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_cased import _start_once
 from airflow_provider_cased.exceptions import CasedApiError
+from airflow_provider_cased.hooks import cased as cased_hook_module
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.notifications.cased import CasedDeploymentNotifier
 from airflow_provider_cased.states import ACTION_EXECUTION, AGENT_SESSION, WORKFLOW_RUN
@@ -21,7 +21,7 @@ WF = "wf_weekly_cost_review"
 
 @pytest.fixture
 def no_skew(monkeypatch):
-    monkeypatch.setattr(_start_once, "CLOCK_SKEW_SECONDS", 0.0)
+    monkeypatch.setattr(cased_hook_module, "CLOCK_SKEW_SECONDS", 0.0)
 
 
 @pytest.mark.usefixtures("fast_retries", "no_skew")

@@ -6,15 +6,13 @@ import asyncio
 import json
 import time
 from email.utils import formatdate
-from types import SimpleNamespace
 
 import pytest
 
+from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, SessionBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
-from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
-from airflow_provider_cased.operators.casedev import CaseDevActionOperator
 from airflow_provider_cased.states import normalize_execution
 from airflow_provider_cased.testing import Fault
 
@@ -165,28 +163,56 @@ def test_unknown_deployment_field_is_refused_before_sending(emulator):
     assert emulator.requests == []
 
 
-def test_before_starting_work_sees_only_requests_that_start_work(emulator):
-    # What an approving operator installs: it sees each POST, exactly as it would leave,
-    # before it leaves, and can stop it; reads pass by.
-    hook = CasedHook()
-    seen = []
-
-    def stop(request):
-        seen.append((request.method, request.path, request.json))
-        raise RuntimeError("parked")
-
-    hook.before_starting_work = stop
-    assert hook.get_workflow("wf_weekly_cost_review")["id"] == "wf_weekly_cost_review"
-    with pytest.raises(RuntimeError, match="parked"):
-        hook.trigger_workflow_run("wf_weekly_cost_review", trigger_name="n")
-    assert seen == [
+@pytest.mark.parametrize(
+    ("build", "send", "method", "path", "body"),
+    [
         (
+            lambda h: h.trigger_workflow_run_request(
+                "wf_weekly_cost_review", RunBody(trigger_name="n")
+            ),
+            lambda h, r: h.send_run_request("wf_weekly_cost_review", r),
             "POST",
             "/api/v1/workflows/wf_weekly_cost_review/runs/",
             {"triggered_by": "manual", "trigger_name": "n"},
-        )
-    ]
-    assert [r.method for r in emulator.requests] == ["GET"]
+        ),
+        (
+            lambda h: h.create_agent_session_request(SessionBody("why?")),
+            lambda h, r: h.send(r),
+            "POST",
+            "/api/v1/agent/sessions/",
+            {"prompt": "why?"},
+        ),
+        (
+            lambda h: h.notify_deployment_request(DeploymentBody("Deploy v1")),
+            lambda h, r: h.send_deployment(r),
+            "POST",
+            "/api/v1/deployments/",
+            {"deployment_request": "Deploy v1"},
+        ),
+    ],
+    ids=["run", "session", "deployment"],
+)
+def test_requests_that_start_work_are_built_without_sending(
+    emulator, build, send, method, path, body
+):
+    # What an approving operator shows: the POST exactly as it would leave, built and
+    # checked before anything leaves; only sending it sends it, once.
+    hook = CasedHook()
+    request = build(hook)
+    assert (request.method, request.path, request.json) == (method, path, body)
+    assert emulator.requests == []
+    send(hook, request)
+    assert [(r.method, r.path, r.json) for r in emulator.requests] == [(method, path, body)]
+
+
+def test_execute_request_is_built_without_sending(emulator):
+    hook = CaseDevHook()
+    request = hook.execute_action_request("action_summarize", ExecuteBody({"a": 1}))
+    path = "/actions/v1/action_summarize/execute"
+    assert (request.method, request.path, request.json) == ("POST", path, {"input": {"a": 1}})
+    assert emulator.requests == []
+    hook.send(request)
+    assert [(r.method, r.path) for r in emulator.requests] == [("POST", path)]
 
 
 # -- bad input: clear error naming the field and the connection, no request ----------------
@@ -233,54 +259,6 @@ def test_casedev_bad_inputs_send_nothing(emulator, call, field):
     with pytest.raises(CasedInputError, match=field) as error:
         call(CaseDevHook())
     assert "casedev_default" in str(error.value)
-    assert emulator.requests == []
-
-
-def _first_try_context() -> dict:
-    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=1)
-    return {"ti": ti, "task_instance": ti, "dag_run": None}
-
-
-@pytest.mark.parametrize(
-    ("operator", "rendered", "field", "conn_id"),
-    [
-        (
-            lambda: CasedWorkflowRunOperator(task_id="t", workflow_id="{{ x }}"),
-            {"workflow_id": ""},
-            "workflow_id",
-            "cased_default",
-        ),
-        (
-            lambda: CasedWorkflowRunOperator(task_id="t", workflow_name="{{ x }}"),
-            {"workflow_name": " "},
-            "name",
-            "cased_default",
-        ),
-        (
-            lambda: CaseDevActionOperator(task_id="t", action_id="{{ x }}", input={}),
-            {"action_id": ""},
-            "action_id",
-            "casedev_default",
-        ),
-        (
-            lambda: CaseDevActionOperator(task_id="t", action_name="{{ x }}", input={}),
-            {"action_name": " "},
-            "action_name",
-            "casedev_default",
-        ),
-    ],
-)
-def test_operators_refuse_bad_rendered_ids_before_any_request(
-    emulator, operator, rendered, field, conn_id
-):
-    """Templated ids are checked once rendered: the error names the field and the
-    connection, and no request (not even a look-up by name) leaves."""
-    task = operator()
-    for name, value in rendered.items():
-        setattr(task, name, value)
-    with pytest.raises(CasedInputError, match=field) as error:
-        task.execute(_first_try_context())
-    assert conn_id in str(error.value)
     assert emulator.requests == []
 
 

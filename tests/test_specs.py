@@ -4,22 +4,21 @@ and the request bodies declared once."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_cased import _start_once
 from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, SessionBody
-from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+from airflow_provider_cased.exceptions import CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.operators import _reattach
 from airflow_provider_cased.operators.cased import (
     CasedAgentSessionOperator,
     CasedDeploymentOperator,
     CasedWorkflowRunOperator,
 )
 from airflow_provider_cased.operators.casedev import CaseDevActionOperator
-from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
+from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedWorkflowRunSensor
 from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
 from airflow_provider_cased.states import (
     ACTION_EXECUTION,
@@ -28,7 +27,6 @@ from airflow_provider_cased.states import (
     WORKFLOW_RUN,
     WorkflowRunStatus,
 )
-from airflow_provider_cased.testing import Fault
 from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
 from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
 
@@ -43,20 +41,34 @@ def test_stored_names_are_pinned():
     exec_path, exec_kwargs = CaseDevActionExecutionTrigger("e", "c", 2, None).serialize()
     assert exec_path == "airflow_provider_cased.triggers.casedev.CaseDevActionExecutionTrigger"
     assert set(exec_kwargs) == {"execution_id", *common}
-    assert (WORKFLOW_RUN.trigger_path, ACTION_EXECUTION.trigger_path) == (run_path, exec_path)
     from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
 
     session_path, session_kwargs = CasedAgentSessionTrigger("s", "c", 2, None).serialize()
     assert session_path == "airflow_provider_cased.triggers.cased.CasedAgentSessionTrigger"
     assert set(session_kwargs) == {"session_id", *common}
-    assert AGENT_SESSION.trigger_path == session_path
-    assert _start_once.RUN_STATE_KEY == "cased_workflow_run"
-    assert _start_once.EXECUTION_STATE_KEY == "casedev_execution"
-    assert _start_once.SESSION_STATE_KEY == "cased_agent_session"
+    # What the operators and sensors defer with is exactly these classes, with these kwargs.
+    run_op = CasedWorkflowRunOperator(task_id="t", workflow_id="wf")
+    session_op = CasedAgentSessionOperator(task_id="t", prompt="p")
+    exec_op = CaseDevActionOperator(task_id="t", action_id="a", input={})
+    run_sensor = CasedWorkflowRunSensor(task_id="t", workflow_id="wf", run_id="r")
+    session_sensor = CasedAgentSessionSensor(task_id="t", session_id="s")
+    exec_sensor = CaseDevActionExecutionSensor(task_id="t", execution_id="e")
+    for trigger, path in (
+        (run_op.deferral_trigger("r", None), run_path),
+        (session_op.deferral_trigger("s", None), session_path),
+        (exec_op.deferral_trigger("e", None), exec_path),
+        (run_sensor.deferral_trigger(5.0), run_path),
+        (session_sensor.deferral_trigger(5.0), session_path),
+        (exec_sensor.deferral_trigger(5.0), exec_path),
+    ):
+        assert trigger.serialize()[0] == path
+        assert set(trigger.serialize()[1]) >= common
+    assert _reattach.RUN_STATE_KEY == "cased_workflow_run"
+    assert _reattach.EXECUTION_STATE_KEY == "casedev_execution"
+    assert _reattach.SESSION_STATE_KEY == "cased_agent_session"
 
 
 def test_every_waiting_class_reads_one_spec():
-    from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor
     from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
 
     for spec, classes in (
@@ -127,41 +139,3 @@ def test_zero_request_timeout_is_refused_naming_the_field(emulator, set_connecti
     with pytest.raises(CasedInputError, match=r"request_timeout.*cased_zero.*> 0"):
         CasedHook("cased_zero").get_workflow("wf_weekly_cost_review")
     assert emulator.requests == []
-
-
-class _TaskInstance(SimpleNamespace):
-    def xcom_push(self, key, value):
-        self.pushed[key] = value
-
-
-def _context():
-    ti = _TaskInstance(
-        dag_id="d", task_id="t", run_id="manual__1", map_index=-1, try_number=1, pushed={}
-    )
-    return {"ti": ti, "dag_run": SimpleNamespace(run_type="manual")}
-
-
-def test_operators_close_their_session(emulator):
-    op = CasedAgentSessionOperator(task_id="t", prompt="why")
-    op.execute(_context())
-    assert op.hook._transport is not None and op.hook._transport._session is None
-    run_op = CasedWorkflowRunOperator(
-        task_id="t", workflow_id="wf_weekly_cost_review", wait_for_completion=False
-    )
-    run_op.execute(_context())
-    assert run_op.hook._transport._session is None
-
-
-@pytest.mark.parametrize("body", ["{}", '{"id": ""}'])
-def test_answer_without_a_run_id_is_an_api_error(emulator, body):
-    emulator.inject(Fault(method="POST", path="/api/v1/workflows/", status=201, body=body))
-    op = CasedWorkflowRunOperator(task_id="t", workflow_id="wf_weekly_cost_review")
-    with pytest.raises(CasedApiError, match="without a run id"):
-        op.execute(_context())
-
-
-def test_execute_answer_without_an_id_is_an_api_error(emulator):
-    emulator.inject(Fault(method="POST", path="/actions/v1/", status=200, body='{"status": "x"}'))
-    op = CaseDevActionOperator(task_id="t", action_id="action_summarize", input={})
-    with pytest.raises(CasedApiError, match="without an id"):
-        op.execute(_context())

@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.states import normalize_execution
 from airflow_provider_cased.testing import Fault
 from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
 from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
@@ -512,3 +513,42 @@ def test_the_proxy_comes_from_the_environment(monkeypatch):
     assert env_proxy("https://app.cased.com") == "http://proxy.internal:3128"
     assert env_proxy("https://cased.internal.example") is None
     assert env_proxy("http://127.0.0.1:8080") is None  # no HTTP_PROXY set
+
+
+# -- the trigger's on_kill (Airflow 3.3 calls it on mark failed/success or clear) ---------
+
+
+def _killed_after_first_poll(trigger) -> None:
+    async def scenario() -> None:
+        async def consume() -> None:
+            async for _ in trigger.run():
+                pass
+
+        task = asyncio.create_task(consume())
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if trigger._last_response:
+                break
+        task.cancel()  # what the triggerer does first, then on_kill
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.on_kill()
+
+    asyncio.run(scenario())
+
+
+def test_trigger_on_kill_logs_the_abandoned_run_with_its_link(slow, logs):
+    run = CasedHook().trigger_workflow_run("wf_slow", trigger_name="k")
+    _killed_after_first_poll(CasedWorkflowRunTrigger("wf_slow", run["id"], poll_interval=0.1))
+    assert f"Abandoned workflow run {run['id']}: {slow.url}/agents/{run['session_id']}" in logs()
+    assert "neither API can cancel it" in logs()
+
+
+def test_trigger_on_kill_of_an_execution_names_its_api_url(emulator, logs):
+    answer = CaseDevHook().execute_action("action_contract_review", {"doc": "x"})
+    execution_id = normalize_execution(answer)["execution_id"]
+    _killed_after_first_poll(CaseDevActionExecutionTrigger(execution_id, poll_interval=0.1))
+    assert (
+        f"Abandoned action execution {execution_id}: "
+        f"{emulator.url}/actions/v1/executions/{execution_id}" in logs()
+    )

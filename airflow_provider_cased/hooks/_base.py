@@ -6,7 +6,7 @@ extras); reading the connection is in ``_connection``, the sockets in ``_transpo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, ClassVar
@@ -32,10 +32,6 @@ class ApiHookBase(BaseHook):
     default_host: ClassVar[str]
     api_key_hint: ClassVar[str]
     connection_fields: ClassVar[dict[str, dict[str, Any]]]
-
-    # Set by an operator that asks a person first (``operators/_approval.py``): it is shown
-    # the exact request that would start remote work, before it leaves, and may park the task.
-    before_starting_work: Callable[[ApiRequest], None] | None = None
 
     def __init__(self, conn_id: str) -> None:
         super().__init__()
@@ -154,8 +150,6 @@ class ApiHookBase(BaseHook):
         :param retry: False: one attempt, however it ends.
         :return: the decoded JSON answer.
         """
-        if self.before_starting_work is not None and not request.endpoint.idempotent:
-            self.before_starting_work(request)
         return self.transport.send(request, retry=retry)
 
     async def asend(self, request: ApiRequest, *, retry: bool = True) -> Any:

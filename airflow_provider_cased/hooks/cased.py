@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,6 @@ from airflow_provider_cased._http import (
     optional_str,
     required_str,
 )
-from airflow_provider_cased._start_once import send_run_request
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.states import RUN_STATUS_FILTERS
@@ -32,8 +32,10 @@ from airflow_provider_cased.states import RUN_STATUS_FILTERS
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from airflow_provider_cased._http import DeploymentFields
+    from airflow_provider_cased._http import ApiRequest, DeploymentFields
 
+# A run created up to this long before we asked still counts as ours: clocks differ.
+CLOCK_SKEW_SECONDS = 60.0
 ENDPOINTS = {
     "notify_deployment": Endpoint("POST", "/api/v1/deployments/"),
     "list_workflows": Endpoint("GET", "/api/v1/workflows/", items_key="workflows"),
@@ -115,12 +117,28 @@ class CasedHook(ApiHookBase):
             ``external_url`` (link back to the deploy system), ``commit_sha``,
             ``commit_message``, ``ref`` (e.g. ``refs/heads/main``) and
             ``event_metadata`` (free-form JSON object).
-        :return: the API's answer (``id``, ``status``, ``created_at``).
+        :return: the API's response (``id``, ``status``, ``created_at``).
         """
         with self.checking_inputs():
             body = DeploymentBody(deployment_request=deployment_request, **fields)
+        return self.send_deployment(self.notify_deployment_request(body))
+
+    def notify_deployment_request(self, body: DeploymentBody) -> ApiRequest:
+        """The POST that notifies a deployment, built and not sent (what an approval shows).
+
+        :param body: the notification's fields, checked when it was built.
+        """
+        return self.prepare(ENDPOINTS["notify_deployment"], json=body.json())
+
+    def send_deployment(self, request: ApiRequest) -> dict[str, Any]:
+        """Send what ``notify_deployment_request`` built.
+
+        :param request: the deployment notification's POST.
+        :return: the API's response (``id``, ``status``, ``created_at``).
+        """
         with _repository_hint():
-            return self.request(ENDPOINTS["notify_deployment"], json=body.json())
+            response: dict[str, Any] = self.send(request)
+        return response
 
     async def a_notify_deployment(
         self, deployment_request: str, **fields: Unpack[DeploymentFields]
@@ -129,14 +147,14 @@ class CasedHook(ApiHookBase):
 
         :param deployment_request: what was deployed, e.g. "Production deploy v1.2.3".
         :param fields: the other fields of ``notify_deployment``, by name.
-        :return: the API's answer (``id``, ``status``, ``created_at``).
+        :return: the API's response (``id``, ``status``, ``created_at``).
         """
         with self.checking_inputs():
             body = DeploymentBody(deployment_request=deployment_request, **fields)
-        request = self.prepare(ENDPOINTS["notify_deployment"], json=body.json())
+        request = self.notify_deployment_request(body)
         with _repository_hint():
-            answer: dict[str, Any] = await self.asend(request)
-        return answer
+            response: dict[str, Any] = await self.asend(request)
+        return response
 
     def create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
@@ -145,11 +163,19 @@ class CasedHook(ApiHookBase):
 
         :param prompt: the problem or task for the agent.
         :param context: optional JSON object of supporting detail (errors, logs, …).
-        :return: the API's answer (``session_id``, ``status``, ``url``, …).
+        :return: the API's response (``session_id``, ``status``, ``url``, …).
         """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
-        return self.request(self._sessions_endpoint("POST"), json=body.json())
+        response: dict[str, Any] = self.send(self.create_agent_session_request(body))
+        return response
+
+    def create_agent_session_request(self, body: SessionBody) -> ApiRequest:
+        """The POST that starts an agent session, built and not sent (what an approval shows).
+
+        :param body: the session's prompt and context, checked when it was built.
+        """
+        return self.prepare(self._sessions_endpoint("POST"), json=body.json())
 
     async def a_create_agent_session(
         self, prompt: str, context: dict[str, Any] | None = None
@@ -158,15 +184,13 @@ class CasedHook(ApiHookBase):
 
         :param prompt: the problem or task for the agent.
         :param context: free-form JSON object handed to the agent.
-        :return: the API's answer (``session_id``, ``url``).
+        :return: the API's response (``session_id``, ``url``).
         """
         with self.checking_inputs():
             body = SessionBody(prompt=prompt, context=context)
         await self.aconfig()
-        answer: dict[str, Any] = await self.asend(
-            self.prepare(self._sessions_endpoint("POST"), json=body.json())
-        )
-        return answer
+        response: dict[str, Any] = await self.asend(self.create_agent_session_request(body))
+        return response
 
     def _sessions_endpoint(self, method: str, one: bool = False) -> Endpoint:
         path = self.config.extras["agent_sessions_path"]
@@ -194,11 +218,11 @@ class CasedHook(ApiHookBase):
         """
         await self.aconfig()
         request = self.prepare(self._sessions_endpoint("GET", one=True), {"session_id": session_id})
-        answer: dict[str, Any] = await self.asend(request, retry=retry)
-        return answer
+        response: dict[str, Any] = await self.asend(request, retry=retry)
+        return response
 
     def list_agent_sessions(self) -> Iterator[dict[str, Any]]:
-        """Every agent session, all pages, lazily (a plain list answer is one page)."""
+        """Every agent session, all pages, lazily (a plain list response is one page)."""
         return self.paginate(self._sessions_endpoint("GET"))
 
     # -- workflows --------------------------------------------------------------------------
@@ -266,24 +290,73 @@ class CasedHook(ApiHookBase):
     ) -> dict[str, Any]:
         """Start a run (``POST .../runs/``).
 
-        The POST is never blindly repeated. If its answer is lost (5xx, read
+        The POST is never blindly repeated. If its response is lost (5xx, read
         timeout, dropped connection) and ``trigger_name`` is set, the runs of the
         workflow are searched for that name: a run found is returned, and only
         when none exists is the POST sent again. Without ``trigger_name`` a lost
-        answer is an error, since the run may or may not exist.
+        response is an error, since the run may or may not exist.
 
         :param workflow_id: the workflow to run.
         :param triggered_by: ``manual`` (default), ``schedule`` or ``event``.
-        :param trigger_name: a label for the run; also how a lost answer is reconciled.
+        :param trigger_name: a label for the run; also how a lost response is reconciled.
         :param context: JSON object of inputs for the workflow's variable substitution.
         :return: the created run.
         """
         with self.checking_inputs():
             body = RunBody(triggered_by=triggered_by, trigger_name=trigger_name, context=context)
-        request = self.prepare(
+        return self.send_run_request(
+            workflow_id, self.trigger_workflow_run_request(workflow_id, body)
+        )
+
+    def trigger_workflow_run_request(self, workflow_id: str, body: RunBody) -> ApiRequest:
+        """The POST that starts a run, built and not sent (what an approval shows).
+
+        :param workflow_id: the workflow to run.
+        :param body: the run's fields, checked when it was built.
+        """
+        return self.prepare(
             ENDPOINTS["trigger_workflow_run"], {"workflow_id": workflow_id}, json=body.json()
         )
-        return send_run_request(self, request, workflow_id, body.trigger_name)
+
+    def send_run_request(self, workflow_id: str, request: ApiRequest) -> dict[str, Any]:
+        """Send a run's POST; if its response is lost, look for the run before sending again.
+
+        :param workflow_id: the workflow the request starts a run of.
+        :param request: what ``trigger_workflow_run_request`` built; its ``trigger_name`` is how a
+            lost response is reconciled (without one, a lost response is an error).
+        :return: the created run.
+        """
+        trigger_name = (request.json or {}).get("trigger_name")
+        policy = self.config.policy()
+        # Only a run created after the POST first left can be its outcome: an older run with
+        # the same name (last week's "nightly") is someone else's.
+        first_sent = time.time() - CLOCK_SKEW_SECONDS
+        for reconciliations in range(policy.retry_limit + 1):
+            try:
+                run: dict[str, Any] = self.send(request)
+                return run
+            except CasedApiError as error:
+                if not (error.outcome_unknown and trigger_name):
+                    raise
+                self.log.warning(
+                    "The response to %s %s was lost (%s); looking for a run named %r before "
+                    "deciding whether to send it again",
+                    request.method,
+                    request.path,
+                    error.status_code or "no response",
+                    trigger_name,
+                )
+                # Give a slow server time to finish what it may still be doing before looking.
+                time.sleep(policy.backoff(reconciliations))
+                existing = self.find_run_by_trigger_name(
+                    workflow_id, trigger_name, created_since=first_sent
+                )
+                if existing is not None:
+                    self.log.info("Run %s was created; using it", existing.get("id"))
+                    return existing
+                if reconciliations == policy.retry_limit:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def list_workflow_runs(
         self,
@@ -351,8 +424,8 @@ class CasedHook(ApiHookBase):
         request = self.prepare(
             ENDPOINTS["get_workflow_run"], {"workflow_id": workflow_id, "run_id": run_id}
         )
-        answer: dict[str, Any] = await self.asend(request, retry=retry)
-        return answer
+        response: dict[str, Any] = await self.asend(request, retry=retry)
+        return response
 
     def find_run_by_trigger_name(
         self, workflow_id: str, trigger_name: str, *, created_since: float | None = None
@@ -378,7 +451,7 @@ class CasedHook(ApiHookBase):
     ) -> dict[str, Any] | None:
         """The newest run whose ``trigger_name`` matches, created at or after ``created_since``.
 
-        Reads the list only as far as it must: it stops early once the answers prove
+        Reads the list only as far as it must: it stops early once the responses prove
         themselves newest first.
 
         :param workflow_id: the workflow.

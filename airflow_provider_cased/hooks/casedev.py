@@ -11,7 +11,7 @@ from airflow_provider_cased._connection_form import (
     CASEDEV_KEY_HINT,
     DEFAULT_EXECUTE_TIMEOUT,
 )
-from airflow_provider_cased._http import Endpoint, ExecuteBody
+from airflow_provider_cased._http import ApiRequest, Endpoint, ExecuteBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.hooks._connection import extra_number
@@ -55,15 +55,15 @@ class CaseDevHook(ApiHookBase):
 
     def list_actions(self) -> Iterator[dict[str, Any]]:
         """Every action definition (``GET /actions/v1``), as an iterator."""
-        answer = self.request(ENDPOINTS["list_actions"])
-        if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+        response = self.request(ENDPOINTS["list_actions"])
+        if not isinstance(response, dict) or not isinstance(response.get("data"), list):
             raise CasedApiError(
                 "GET /actions/v1 answered without a 'data' list",
                 method="GET",
                 path="/actions/v1",
                 conn_id=self.conn_id,
             )
-        return iter(answer["data"])
+        return iter(response["data"])
 
     def get_action(self, action_id: str) -> dict[str, Any]:
         """One action definition.
@@ -91,9 +91,9 @@ class CaseDevHook(ApiHookBase):
     def execute_action(
         self, action_id: str, input: dict[str, Any], webhook_id: str | None = None
     ) -> dict[str, Any]:
-        """Run a saved action (``POST /actions/v1/{id}/execute``); returns the raw answer.
+        """Run a saved action (``POST /actions/v1/{id}/execute``); returns the raw response.
 
-        Without a webhook the answer may take up to 5 minutes and holds the result
+        Without a webhook the response may take up to 5 minutes and holds the result
         (``status: completed``/``failed``); with one it comes at once (``running``).
         Use :func:`normalize_execution` for one snake_case shape. Never repeated
         after it may have reached the server: an action can have side effects.
@@ -104,7 +104,15 @@ class CaseDevHook(ApiHookBase):
         """
         with self.checking_inputs():
             body = ExecuteBody(input=input, webhook_id=webhook_id)
-        return self.request(ENDPOINTS["execute_action"], {"action_id": action_id}, json=body.json())
+        return self.send(self.execute_action_request(action_id, body))
+
+    def execute_action_request(self, action_id: str, body: ExecuteBody) -> ApiRequest:
+        """The POST that runs an action, built and not sent (what an approval shows).
+
+        :param action_id: the action to run.
+        :param body: its input and webhook, checked when it was built.
+        """
+        return self.prepare(ENDPOINTS["execute_action"], {"action_id": action_id}, json=body.json())
 
     def get_execution(self, execution_id: str, *, retry: bool = True) -> dict[str, Any]:
         """An execution's status and result (camelCase, as the API sends it).
@@ -123,16 +131,16 @@ class CaseDevHook(ApiHookBase):
             own clock instead).
         """
         request = self.prepare(ENDPOINTS["get_execution"], {"execution_id": execution_id})
-        answer: dict[str, Any] = await self.asend(request, retry=retry)
-        return answer
+        response: dict[str, Any] = await self.asend(request, retry=retry)
+        return response
 
     def delete_action(self, action_id: str) -> dict[str, Any]:
-        """Delete an action definition; an empty (204) answer gives ``{}``.
+        """Delete an action definition; an empty (204) response gives ``{}``.
 
         :param action_id: the action.
         """
-        answer = self.request(ENDPOINTS["delete_action"], {"action_id": action_id}, json={})
-        return answer if isinstance(answer, dict) else {}
+        response = self.request(ENDPOINTS["delete_action"], {"action_id": action_id}, json={})
+        return response if isinstance(response, dict) else {}
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated GET, for the UI's Test button: ``(ok, message)``."""

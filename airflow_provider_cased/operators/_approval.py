@@ -1,4 +1,5 @@
-"""Ask a person before acting, and (case.dev) before downstream tasks use an output.
+"""Ask a person before sending the request that starts work, and (case.dev) before
+downstream tasks use an output.
 
 Composes Airflow's own human-in-the-loop machinery (3.1+): the request is written with
 the Task SDK's ``upsert_hitl_detail`` (what the Required Actions page and the HITL REST
@@ -14,13 +15,11 @@ Airflow keeps one such request per task try, so one try asks at most once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased._http import redact
-from airflow_provider_cased.approval import Approval, approval_from
+from airflow_provider_cased.approval import Approval
 from airflow_provider_cased.compat import AirflowSkipException, Context, HumanInput, redact_secrets
 from airflow_provider_cased.exceptions import CasedApprovalDenied, CasedProviderError
 
@@ -129,79 +128,6 @@ def approval_text(outgoing: Outgoing, approval: Approval, context: Context, api_
             parts.append(f"`{name}` (summary):\n{summary_of(body[name])}")
     parts.append(f"Request body:\n```json\n{shown_json(body)}\n```")
     return redact("\n\n".join(parts), api_key)
-
-
-class HumanInputMixin:
-    """Operators that ask a person before sending their POST (``approval``)."""
-
-    approval: Approval | None = None
-    approved: bool = False
-
-    if TYPE_CHECKING:
-        log: Any
-        task_id: str
-
-        def defer(self, **kwargs: Any) -> Any: ...
-        def execute(self, context: Context) -> Any: ...
-
-    def set_approval(self, require_approval: bool, approval: Approval | None) -> None:
-        """Checked at parse time: an Airflow without human-in-the-loop refuses it there."""
-        self.approval = approval_from(
-            f"Task '{self.task_id}'", "require_approval/approval", require_approval, approval
-        )
-
-    @contextmanager
-    def asking_first(
-        self,
-        context: Context,
-        hook: Any,
-        title: str,
-        facts: dict[str, str] | None = None,
-        summarise: tuple[str, ...] = (),
-    ) -> Iterator[None]:
-        """Around the hook call that starts the work: unless approved, the request it is
-        about to send (checked, exactly as it would leave) is shown to a person and the
-        task parks; nothing is sent."""
-        if self.approval is None or self.approved:
-            yield
-            return
-
-        def ask_first(request: Any) -> None:
-            shown = outgoing(hook, request, title, facts, summarise)
-            self.ask_before_sending(context, shown, hook.config.api_key)
-
-        hook.before_starting_work = ask_first
-        try:
-            yield
-        finally:
-            hook.before_starting_work = None
-
-    def ask_before_sending(self, context: Context, outgoing: Outgoing, api_key: str) -> None:
-        """Return at once when no approval is needed (or it was given); else park the task."""
-        if self.approval is None or self.approved:
-            return
-        self.log.info(
-            "Asking for approval before sending %s %s (the task waits in the Required Actions "
-            "list of the Airflow UI)",
-            outgoing.method,
-            outgoing.url,
-        )
-        ask(
-            self,
-            context,
-            self.approval,
-            subject=self.approval.subject or f"Approve: {outgoing.title}",
-            body=approval_text(outgoing, self.approval, context, api_key),
-            options=[APPROVE, REJECT],
-            method_name="approval_complete",
-        )
-
-    def approval_complete(self, context: Context, event: Any = None) -> Any:
-        """Resume after the answer: act on Approve, fail or skip otherwise (nothing was sent)."""
-        assert self.approval is not None
-        decide(self, self.approval, event, "request", allowed=(APPROVE,))
-        self.approved = True
-        return self.execute(context)
 
 
 def ask(

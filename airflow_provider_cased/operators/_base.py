@@ -1,15 +1,16 @@
-"""What the waiting operators share: argument checks, the wait (sync or deferred), the end.
+"""What our operators share: start work with one request (asking a person first when told
+to), then wait for it (poll here, or defer to a trigger) and finish.
 
-Imported while DAG files are parsed, so it must stay cheap: hooks, triggers,
-``requests`` and ``httpx`` are imported inside methods that run at task time.
+Imported while DAG files are parsed, so it must stay cheap: hooks, triggers and
+``requests`` are imported inside methods that run at task time.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from airflow_provider_cased import _start_once
+from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._http import positive_number
 from airflow_provider_cased._waiting import (
     Waiter,
@@ -19,8 +20,19 @@ from airflow_provider_cased._waiting import (
     validate_event,
     wait_sync,
 )
-from airflow_provider_cased.compat import Context, default_deferrable
-from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutError
+from airflow_provider_cased.approval import Approval, approval_from
+from airflow_provider_cased.compat import BaseOperator, Context, default_deferrable
+from airflow_provider_cased.exceptions import CasedApiError, CasedProviderError, CasedTimeoutError
+from airflow_provider_cased.links import web_link, web_link_or_api_url
+from airflow_provider_cased.operators import _reattach
+from airflow_provider_cased.operators._approval import (
+    APPROVE,
+    REJECT,
+    approval_text,
+    ask,
+    decide,
+    outgoing,
+)
 from airflow_provider_cased.states import RemoteSpec
 
 
@@ -51,24 +63,88 @@ def resolve_deferrable(deferrable: bool | None) -> bool:
     return default_deferrable() if deferrable is None else bool(deferrable)
 
 
-class RemoteWaitMixin:
-    """Wait for a remote run/execution the operator started, then succeed or fail the task.
+def id_in_response(remote_id: Any, response: Any, problem: str, conn_id: str) -> str:
+    """The id of the work a POST started; a response without one is an API error."""
+    if not remote_id:
+        raise CasedApiError(f"{problem}: {response!r}"[:500], conn_id=conn_id)
+    return str(remote_id)
 
-    Subclasses set ``spec`` and give ``hook`` and ``ids_for`` (the spec's ids of
-    one remote id), plus ``result``/``link_for`` to shape the end.
+
+class StartingOperator(BaseOperator):
+    """An operator whose work starts with one request, which a person may have to approve.
+
+    ``execute`` builds the request (the hook checks it), calls ``ask_approval`` with it,
+    then sends it. Without an approval (or once given) the call returns at once; else the
+    task parks there, nothing sent, until a person answers: Approve runs ``execute`` again
+    (and this time the call returns), Reject or a timeout fails or skips the task.
+    """
+
+    approval: Approval | None = None
+    approved: bool = False
+
+    def __init__(
+        self, *, require_approval: bool = False, approval: Approval | None = None, **kwargs: Any
+    ) -> None:
+        with suggesting_names(type(self), kwargs):
+            super().__init__(**kwargs)
+        use_default_retry_policy(self, kwargs)
+        # Checked at parse time: an Airflow without human-in-the-loop refuses it there.
+        self.approval = approval_from(
+            f"Task '{self.task_id}'", "require_approval/approval", require_approval, approval
+        )
+
+    def ask_approval(
+        self,
+        context: Context,
+        hook: Any,
+        request: Any,
+        title: str,
+        facts: dict[str, str] | None = None,
+        summarise: tuple[str, ...] = (),
+    ) -> None:
+        """Unless approved (or not asked for): show a person ``request`` exactly as it would
+        leave, and park the task."""
+        if self.approval is None or self.approved:
+            return
+        shown = outgoing(hook, request, title, facts, summarise)
+        self.log.info(
+            "Asking for approval before sending %s %s (the task waits in the Required Actions "
+            "list of the Airflow UI)",
+            shown.method,
+            shown.url,
+        )
+        ask(
+            self,
+            context,
+            self.approval,
+            subject=self.approval.subject or f"Approve: {shown.title}",
+            body=approval_text(shown, self.approval, context, hook.config.api_key),
+            options=[APPROVE, REJECT],
+            method_name="approval_complete",
+        )
+
+    def approval_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the person's answer: act on Approve, fail or skip otherwise (nothing was sent)."""
+        assert self.approval is not None
+        decide(self, self.approval, event, "request", allowed=(APPROVE,))
+        self.approved = True
+        return self.execute(context)
+
+
+class RemoteWaitOperator(StartingOperator):
+    """Start remote work (a run, execution or session), wait for it, succeed or fail the task.
+
+    Subclasses set ``spec``, give ``hook``, and say how to reach the work: ``remote_ids``
+    (the ids the API locates it by), ``fetch`` (one status read) and ``deferral_trigger``.
     """
 
     spec: ClassVar[RemoteSpec]
+    hook: Any  # each operator's hook (a cached property)
     poll_interval: float
     timeout: float | None
     warn_after: float | None
     deferrable: bool
     wait_for_completion: bool
-
-    if TYPE_CHECKING:
-        log: Any
-        hook: Any
-        task_id: str
 
     def set_wait(
         self,
@@ -90,30 +166,35 @@ class RemoteWaitMixin:
         self.wait_for_completion = wait_for_completion
         self.deferrable = resolve_deferrable(deferrable)
 
-    def ids_for(self, remote_id: str) -> dict[str, str]:
+    def remote_ids(self, remote_id: str) -> dict[str, str]:
+        """The ids the API locates it by (the hook method's and the trigger's arguments)."""
         raise NotImplementedError
 
-    def result(self, answer: dict[str, Any]) -> Any:
-        return answer
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        """One read of its status; no retry loop: a wait backs off on its own clock."""
+        raise NotImplementedError
 
-    def link_for(self, answer: dict[str, Any]) -> str:
-        return self.spec.link(self.hook, answer)
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        """The trigger that waits on it in the triggerer."""
+        raise NotImplementedError
 
-    def wait_for(self, context: Context, remote_id: str, answer: dict[str, Any]) -> Any:
-        """From the answer that started (or re-attached to) the work, to the task's result."""
-        state = self.spec.state(answer)
-        if state.is_terminal or not self.wait_for_completion:
-            return self.finish(context, remote_id, answer)
+    def task_result(
+        self, context: Context, remote_id: str, response: dict[str, Any], outcome: dict[str, Any]
+    ) -> Any:
+        """What the task returns once the work succeeded: by default the response."""
+        return response
+
+    def wait(self, context: Context, remote_id: str, response: dict[str, Any]) -> dict[str, Any]:
+        """The work's terminal response: polled here, or the task defers (the trigger's event
+        resumes ``execute_complete``). Nothing to wait for: ``response`` as it is."""
+        if self.spec.state(response).is_terminal or not self.wait_for_completion:
+            return response
         end_time = deadline_from_timeout(self.timeout)
-        ids = self.ids_for(remote_id)
         if self.deferrable:
-            _start_once.waiting_in_triggerer(
-                context, self.spec, self.spec.link_or_api_url(self.hook, answer, ids)
-            )
-            self.defer(  # type: ignore[attr-defined]
-                trigger=self.spec.trigger(
-                    ids, self.hook.conn_id, self.poll_interval, end_time, self.warn_after
-                ),
+            link = web_link_or_api_url(self.spec, self.hook, response, self.remote_ids(remote_id))
+            _reattach.waiting_in_triggerer(context, self.spec, link)
+            self.defer(
+                trigger=self.deferral_trigger(remote_id, end_time),
                 method_name="execute_complete",
                 timeout=self._deferral_backstop(),
             )
@@ -124,15 +205,14 @@ class RemoteWaitMixin:
             end_time,
             self.log,
             warn_after=self.warn_after,
-            link_of=self.link_for,
+            link_of=lambda seen: web_link(self.spec, self.hook, seen),
         )
         # What on_kill abandons if a person ends the task during this wait.
-        self._waiting_on = (context, remote_id, answer)
+        self._waiting_on = (context, remote_id, response)
         try:
-            final = wait_sync(lambda: self.spec.fetch(self.hook, ids), waiter)
+            return wait_sync(lambda: self.fetch(remote_id), waiter)
         finally:
             self._waiting_on = None
-        return self.finish(context, remote_id, final)
 
     _waiting_on: tuple[Context, str, dict[str, Any]] | None = None
 
@@ -143,13 +223,13 @@ class RemoteWaitMixin:
         waiting = self._waiting_on
         if waiting is None:
             return
-        context, remote_id, answer = waiting
+        context, remote_id, response = waiting
         try:
-            link = self.spec.link_or_api_url(self.hook, answer, self.ids_for(remote_id))
+            link = web_link_or_api_url(self.spec, self.hook, response, self.remote_ids(remote_id))
         except Exception:  # the log line matters more than the link
             link = ""
         try:
-            _start_once.abandon(
+            _reattach.abandon(
                 context, self.spec, remote_id, link, self.log, "the task was killed while waiting"
             )
         except Exception:  # a dying task must not fail here: the log line above was written
@@ -166,14 +246,15 @@ class RemoteWaitMixin:
         self,
         context: Context,
         remote_id: str,
-        answer: dict[str, Any],
+        response: dict[str, Any],
         ids: dict[str, str] | None = None,
     ) -> Any:
-        state = self.spec.state(answer)
-        link = self.link_for(answer)
-        raise_if_failed(state, remote_id, answer, link)
+        """Fail the task if the work failed; else log, record the outcome, return the result."""
+        state = self.spec.state(response)
+        link = web_link(self.spec, self.hook, response)
+        raise_if_failed(state, remote_id, response, link)
         if state.is_terminal:
-            self.log.info("%s", summary(state, remote_id, answer, link, None))
+            self.log.info("%s", summary(state, remote_id, response, link, None))
         else:
             self.log.info(
                 "%s %s is %s%s",
@@ -182,47 +263,34 @@ class RemoteWaitMixin:
                 state.status,
                 f" ({link})" if link else "",
             )
-        outcome = self.outcome(remote_id, answer, ids or self.ids_for(remote_id))
-        record_outcome(context, getattr(self, "outlets", None), outcome)
-        return self.finished(context, remote_id, self.result(answer), outcome)
-
-    def finished(
-        self, context: Context, remote_id: str, result: Any, outcome: dict[str, Any]
-    ) -> Any:
-        """The task's return value, once the work succeeded (a subclass may have it reviewed)."""
-        return result
-
-    def outcome(
-        self, remote_id: str, answer: dict[str, Any], ids: dict[str, str]
-    ) -> dict[str, Any]:
-        """What the task's asset (dataset) events carry: ids, status, link, duration."""
-        extra: dict[str, Any] = {
+        # What the task's asset (dataset) events carry: ids, status, link, duration.
+        outcome: dict[str, Any] = {
             "kind": self.spec.kind,
-            **ids,
-            "status": self.spec.state(answer).status,
+            **(ids or self.remote_ids(remote_id)),
+            "status": state.status,
         }
-        link = self.link_for(answer)
         if link:
-            extra["link"] = link
-        duration_ms = answer.get("durationMs", answer.get("duration_ms"))
+            outcome["link"] = link
+        duration_ms = response.get("durationMs", response.get("duration_ms"))
         if duration_ms is not None:
-            extra["duration_ms"] = duration_ms
-        return extra
+            outcome["duration_ms"] = duration_ms
+        record_outcome(context, self.outlets, outcome)
+        return self.task_result(context, remote_id, response, outcome)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, fail closed on anything unexpected."""
-        _start_once.resumed(context, self.spec)
+        _reattach.resumed(context, self.spec)
         event = validate_event(event, self.spec.kind)
         if event["status"] == "timeout":
             raise CasedTimeoutError(event["message"] or "Timed out waiting")
         if event["status"] == "error":
             raise CasedProviderError(event["message"] or "The trigger failed")
-        answer = event["answer"]
-        state = self.spec.state(answer)
+        response = event["answer"]
+        state = self.spec.state(response)
         if not state.is_terminal or state.is_successful != (event["status"] == "success"):
             raise CasedProviderError(
                 f"Unexpected trigger event: status {event['status']!r} with remote status "
                 f"{state.status!r}"
             )
         ids = event.get("ids") if isinstance(event.get("ids"), dict) else None
-        return self.finish(context, event["remote_id"], answer, ids or None)
+        return self.finish(context, event["remote_id"], response, ids or None)

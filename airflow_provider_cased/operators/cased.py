@@ -7,20 +7,23 @@ from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased import _start_once
-from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._http import (
     DeploymentBody,
     RunBody,
     SessionBody,
     check_parse_time,
+    optional_str,
     required_str,
 )
-from airflow_provider_cased.compat import BaseOperator, Context
-from airflow_provider_cased.exceptions import CasedApiError
+from airflow_provider_cased.compat import Context
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
-from airflow_provider_cased.operators._approval import HumanInputMixin, id_and_name
-from airflow_provider_cased.operators._base import RemoteWaitMixin, use_default_retry_policy
+from airflow_provider_cased.operators import _reattach
+from airflow_provider_cased.operators._approval import id_and_name
+from airflow_provider_cased.operators._base import (
+    RemoteWaitOperator,
+    StartingOperator,
+    id_in_response,
+)
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
 
 if TYPE_CHECKING:
@@ -62,11 +65,11 @@ def push_session_link(context: Context, hook: CasedHook, session_id: Any, url: A
     return link
 
 
-class _CasedOperator(HumanInputMixin, BaseOperator):
+class _CasedOperator(StartingOperator):
+    """Talks to Cased through a ``cased`` connection."""
+
     def __init__(self, *, cased_conn_id: str = "cased_default", **kwargs: Any) -> None:
-        with suggesting_names(type(self), kwargs):
-            super().__init__(**kwargs)
-        use_default_retry_policy(self, kwargs)
+        super().__init__(**kwargs)
         self.cased_conn_id = cased_conn_id
 
     @cached_property
@@ -76,7 +79,7 @@ class _CasedOperator(HumanInputMixin, BaseOperator):
         return CasedHook(cased_conn_id=self.cased_conn_id)
 
 
-class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
+class CasedWorkflowRunOperator(RemoteWaitOperator, _CasedOperator):
     """Run a Cased workflow and (by default) wait for it to finish.
 
     :param workflow_id: the workflow to run; or give ``workflow_name`` (exact name).
@@ -129,8 +132,12 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
-        self.set_approval(require_approval, approval)
+        super().__init__(
+            cased_conn_id=cased_conn_id,
+            require_approval=require_approval,
+            approval=approval,
+            **kwargs,
+        )
         if (workflow_id is None) == (workflow_name is None):
             raise ValueError(
                 f"Task '{self.task_id}': give exactly one of workflow_id or workflow_name"
@@ -154,61 +161,74 @@ class CasedWorkflowRunOperator(RemoteWaitMixin, _CasedOperator):
         self.set_wait(wait_for_completion, poll_interval, timeout, warn_after, deferrable)
         self.resolved_workflow_id: str | None = workflow_id
 
-    # -- resolve -> trigger or re-attach -> wait -> finish -------------------------------
-
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
-            # Every rendered input is checked before the first request (a retry's search).
-            with hook.checking_inputs():
-                body = RunBody(
-                    triggered_by=self.triggered_by or triggered_by_from_run(context),
-                    trigger_name=self.trigger_name,
-                    context=self.context,
-                )
-                if self.workflow_name is None:
-                    self.resolved_workflow_id = required_str("workflow_id", self.workflow_id)
-            base_name = body.trigger_name or default_trigger_name(context)
-            workflow_id = self.resolved_workflow_id or self._workflow_id_by_name(hook)
-            run = _start_once.earlier_run(hook, context, workflow_id, base_name)
+            body, base_name = self._run_body(hook, context)
+            workflow_id = self._workflow_id(hook)
+            run = _reattach.earlier_run(hook, context, workflow_id, base_name)
             if run is None:
-                name = _start_once.name_for_try(base_name, context)
+                request = hook.trigger_workflow_run_request(workflow_id, body)
                 workflow = id_and_name(workflow_id, self.workflow_name)
-                with self.asking_first(
-                    context,
-                    hook,
-                    f"Start a run of Cased workflow {workflow}",
-                    {"Workflow": workflow},
-                ):
-                    run = hook.trigger_workflow_run(
-                        workflow_id,
-                        triggered_by=body.triggered_by,
-                        trigger_name=name,
-                        context=body.context,
-                    )
-                self.log.info("Started Cased workflow run %s (%r)", run.get("id"), name)
-            run_id = str(run.get("id") or "")
-            if not run_id:
-                raise CasedApiError(
-                    f"Cased answered the run request without a run id: {run!r}"[:500],
-                    conn_id=hook.conn_id,
+                title = f"Start a run of Cased workflow {workflow}"
+                self.ask_approval(context, hook, request, title, {"Workflow": workflow})
+                run = hook.send_run_request(workflow_id, request)
+                self.log.info(
+                    "Started Cased workflow run %s (%r)", run.get("id"), body.trigger_name
                 )
-            _start_once.remember(context, self.spec, self.ids_for(run_id))
+            run_id = id_in_response(
+                run.get("id"),
+                run,
+                "Cased responded to the run request without a run id",
+                hook.conn_id,
+            )
+            _reattach.remember(context, self.spec, self.remote_ids(run_id))
             push_session_link(context, hook, run.get("session_id"))
-            return self.wait_for(context, run_id, run)
+            return self.finish(context, run_id, self.wait(context, run_id, run))
 
-    def _workflow_id_by_name(self, hook: CasedHook) -> str:
+    def _run_body(self, hook: CasedHook, context: Context) -> tuple[RunBody, str]:
+        """The run's body, every rendered input checked before the first request (a look-up
+        by name, a retry's search), and the name all tries of this task share."""
+        with hook.checking_inputs():
+            base_name = optional_str("trigger_name", self.trigger_name)
+            base_name = base_name or default_trigger_name(context)
+            body = RunBody(
+                triggered_by=self.triggered_by or triggered_by_from_run(context),
+                trigger_name=_reattach.name_for_try(base_name, context),
+                context=self.context,
+            )
+            if self.workflow_name is None:
+                self.resolved_workflow_id = required_str("workflow_id", self.workflow_id)
+        return body, base_name
+
+    def _workflow_id(self, hook: CasedHook) -> str:
+        """The workflow id given, else the one found by its exact name."""
+        if self.resolved_workflow_id is not None:
+            return self.resolved_workflow_id
         workflow = hook.find_workflow_by_name(self.workflow_name or "")
         self.resolved_workflow_id = str(workflow["id"])
         self.log.info("Workflow %r is %s", self.workflow_name, self.resolved_workflow_id)
         return self.resolved_workflow_id
 
-    # -- RemoteWaitMixin ------------------------------------------------------------------
-
-    def ids_for(self, remote_id: str) -> dict[str, str]:
+    def remote_ids(self, remote_id: str) -> dict[str, str]:
         return {"workflow_id": self.resolved_workflow_id or "", "run_id": remote_id}
 
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        return self.hook.get_workflow_run(self.resolved_workflow_id or "", remote_id, retry=False)
 
-class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+
+        return CasedWorkflowRunTrigger(
+            workflow_id=self.resolved_workflow_id or "",
+            run_id=remote_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )
+
+
+class CasedAgentSessionOperator(RemoteWaitOperator, _CasedOperator):
     """Start a Cased AI agent session and, if asked, wait for it to end.
 
     :param prompt: the problem or task for the agent (templated).
@@ -222,7 +242,7 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
         showing the rendered prompt and context (Airflow 3.1+).
     :param approval: an ``Approval`` (assigned users, message, timeout, on reject/timeout).
     :param cased_conn_id: the ``cased`` connection.
-    :return: the API's answer (``session_id``, ``url``, …); when waiting, the final session.
+    :return: the API's response (``session_id``, ``url``, …); when waiting, the final session.
         A ``failed`` or ``cancelled`` session fails the task with its link.
     """
 
@@ -247,8 +267,12 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
-        self.set_approval(require_approval, approval)
+        super().__init__(
+            cased_conn_id=cased_conn_id,
+            require_approval=require_approval,
+            approval=approval,
+            **kwargs,
+        )
         SessionBody.check_known(f"Task '{self.task_id}'", {"prompt": prompt, "context": context})
         self.prompt = prompt
         self.context = context
@@ -256,32 +280,49 @@ class CasedAgentSessionOperator(RemoteWaitMixin, _CasedOperator):
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
-            answer = _start_once.earlier_work(self.spec, hook, context)
-            if answer is None:
-                with self.asking_first(context, hook, "Start a Cased agent session"):
-                    answer = hook.create_agent_session(self.prompt, self.context)
-                self.log.info("Started Cased agent session %s", answer.get("session_id"))
-            session_id = str(answer.get("session_id") or "")
-            if not session_id:
-                raise CasedApiError(
-                    f"Cased answered the session request without a session_id: {answer!r}"[:500],
-                    conn_id=hook.conn_id,
-                )
-            _start_once.remember(context, self.spec, self.ids_for(session_id))
-            push_session_link(context, hook, session_id, answer.get("url"))
-            return self.wait_for(context, session_id, answer)
+            with hook.checking_inputs():
+                body = SessionBody(prompt=self.prompt, context=self.context)
+            session = _reattach.earlier_execution_or_session(
+                context, self.spec, hook.get_agent_session, self.log
+            )
+            if session is None:
+                request = hook.create_agent_session_request(body)
+                self.ask_approval(context, hook, request, "Start a Cased agent session")
+                session = hook.send(request)
+                self.log.info("Started Cased agent session %s", session.get("session_id"))
+            session_id = id_in_response(
+                session.get("session_id"),
+                session,
+                "Cased responded to the session request without a session_id",
+                hook.conn_id,
+            )
+            _reattach.remember(context, self.spec, self.remote_ids(session_id))
+            push_session_link(context, hook, session_id, session.get("url"))
+            return self.finish(context, session_id, self.wait(context, session_id, session))
 
-    # -- RemoteWaitMixin ------------------------------------------------------------------
-
-    def ids_for(self, remote_id: str) -> dict[str, str]:
+    def remote_ids(self, remote_id: str) -> dict[str, str]:
         return {"session_id": remote_id}
+
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        return self.hook.get_agent_session(remote_id, retry=False)
+
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
+
+        return CasedAgentSessionTrigger(
+            session_id=remote_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )
 
 
 class CasedDeploymentOperator(_CasedOperator):
     """Tell Cased that a deployment happened; Cased watches it in Mission Control.
 
     Every field is templated. ``external_url`` defaults to this task instance's
-    Airflow log URL. Returns the API's answer.
+    Airflow log URL. Returns the API's response.
 
     ``require_approval=True`` (or ``approval=Approval(...)``) asks a person in the Airflow
     UI before the notification is sent, showing it (Airflow 3.1+).
@@ -307,18 +348,36 @@ class CasedDeploymentOperator(_CasedOperator):
         cased_conn_id: str = "cased_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(cased_conn_id=cased_conn_id, **kwargs)
-        self.set_approval(require_approval, approval)
-        # The signature names each field (typed, and default_args apply to them); the
-        # body declares them, with their checks, once.
-        DeploymentBody.hold(self, f"Task '{self.task_id}'", locals())
+        super().__init__(
+            cased_conn_id=cased_conn_id,
+            require_approval=require_approval,
+            approval=approval,
+            **kwargs,
+        )
+        # The signature names each field (typed, and default_args apply to them).
+        self.deployment_request = deployment_request
+        self.repository_full_name = repository_full_name
+        self.status = status
+        self.external_url = external_url
+        self.commit_sha = commit_sha
+        self.commit_message = commit_message
+        self.ref = ref
+        self.event_metadata = event_metadata
+        DeploymentBody.check_known(f"Task '{self.task_id}'", self._fields())
+
+    def _fields(self) -> dict[str, Any]:
+        """The body's fields as this task has them (rendered, once templates are)."""
+        return {name: getattr(self, name) for name in DeploymentBody.field_names()}
 
     def execute(self, context: Context) -> Any:
-        fields = DeploymentBody.held_by(self)
+        fields = self._fields()
         if fields["external_url"] is None:
             fields["external_url"] = getattr(context["ti"], "log_url", None)
-        hook = self.hook
-        with closing(hook), self.asking_first(context, hook, "Notify Cased of a deployment"):
-            answer = hook.notify_deployment(**fields)
-        self.log.info("Cased deployment event %s recorded", answer.get("id"))
-        return answer
+        with closing(self.hook) as hook:
+            with hook.checking_inputs():
+                body = DeploymentBody(**fields)
+            request = hook.notify_deployment_request(body)
+            self.ask_approval(context, hook, request, "Notify Cased of a deployment")
+            response = hook.send_deployment(request)
+        self.log.info("Cased deployment event %s recorded", response.get("id"))
+        return response

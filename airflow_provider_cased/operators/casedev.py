@@ -7,27 +7,25 @@ from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased import _start_once
-from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._http import ExecuteBody, check_parse_time, required_str
 from airflow_provider_cased.approval import Approval, approval_from
-from airflow_provider_cased.compat import BaseOperator, Context
+from airflow_provider_cased.compat import Context
 from airflow_provider_cased.exceptions import CasedApiError
+from airflow_provider_cased.operators import _reattach
 from airflow_provider_cased.operators._approval import (
     APPROVE,
     REJECT,
     REVIEW_XCOM_KEY,
     USE_EDITED,
-    HumanInputMixin,
     ask,
     decide,
     id_and_name,
     shown_json,
 )
 from airflow_provider_cased.operators._base import (
-    RemoteWaitMixin,
+    RemoteWaitOperator,
+    id_in_response,
     record_outcome,
-    use_default_retry_policy,
 )
 from airflow_provider_cased.states import ACTION_EXECUTION, normalize_execution
 
@@ -35,10 +33,10 @@ if TYPE_CHECKING:
     from airflow_provider_cased.hooks.casedev import CaseDevHook
 
 
-class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
+class CaseDevActionOperator(RemoteWaitOperator):
     """Execute a case.dev action and (by default) wait for its result.
 
-    A synchronous answer (``completed``) returns at once; an asynchronous one
+    A synchronous response (``completed``) returns at once; an asynchronous one
     (``running``, when a webhook is configured or given) is polled on
     ``GET /actions/v1/executions/{id}`` or handed to the triggerer.
 
@@ -86,10 +84,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
         casedev_conn_id: str = "casedev_default",
         **kwargs: Any,
     ) -> None:
-        with suggesting_names(type(self), kwargs):
-            super().__init__(**kwargs)
-        use_default_retry_policy(self, kwargs)
-        self.set_approval(require_approval, approval)
+        super().__init__(require_approval=require_approval, approval=approval, **kwargs)
         owner = f"Task '{self.task_id}'"
         self.review = approval_from(owner, "review_output", False, review_output)
         if self.review is not None and self.approval is not None:
@@ -128,51 +123,71 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         with closing(self.hook) as hook:
-            # Every rendered input is checked before the first request (the name look-up).
-            with hook.checking_inputs():
-                body = ExecuteBody(input=self.input, webhook_id=self.webhook_id)
-                if self.action_name is None:
-                    self.resolved_action_id = required_str("action_id", self.action_id)
-                else:
-                    action_name = required_str("action_name", self.action_name)
-            if self.action_name is not None:
-                action = hook.find_action_by_name(action_name)
-                self.resolved_action_id = str(action["id"])
-                self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
-            assert self.resolved_action_id is not None
+            body = self._execute_body(hook)
+            action_id = self._action_id(hook)
+            execution = _reattach.earlier_execution_or_session(
+                context, self.spec, hook.get_execution, self.log
+            )
+            if execution is None:
+                request = hook.execute_action_request(action_id, body)
+                shown = id_and_name(action_id, self.action_name)
+                title = f"Execute case.dev action {shown}"
+                self.ask_approval(context, hook, request, title, {"Action": shown}, ("input",))
+                execution = hook.send(request)
+                execution_id = id_in_response(
+                    normalize_execution(execution)["execution_id"],
+                    execution,
+                    "case.dev responded to the execute request without an id",
+                    hook.conn_id,
+                )
+                _reattach.remember(context, self.spec, self.remote_ids(execution_id))
+                self.log.info("case.dev execution %s is %s", execution_id, execution.get("status"))
+            execution_id = str(normalize_execution(execution)["execution_id"])
+            return self.finish(context, execution_id, self.wait(context, execution_id, execution))
 
-            answer = _start_once.earlier_work(self.spec, hook, context)
-            if answer is None:
-                shown = id_and_name(self.resolved_action_id, self.action_name)
-                with self.asking_first(
-                    context,
-                    hook,
-                    f"Execute case.dev action {shown}",
-                    {"Action": shown},
-                    summarise=("input",),
-                ):
-                    answer = hook.execute_action(
-                        self.resolved_action_id, body.input, body.webhook_id
-                    )
-                execution_id = str(normalize_execution(answer)["execution_id"] or "")
-                if not execution_id:
-                    raise CasedApiError(
-                        f"case.dev answered the execute request without an id: {answer!r}"[:500],
-                        conn_id=hook.conn_id,
-                    )
-                _start_once.remember(context, self.spec, self.ids_for(execution_id))
-                self.log.info("case.dev execution %s is %s", execution_id, answer.get("status"))
-            execution_id = str(normalize_execution(answer)["execution_id"])
-            return self.wait_for(context, execution_id, answer)
+    def _execute_body(self, hook: CaseDevHook) -> ExecuteBody:
+        """The body, every rendered input checked before the first request (the name look-up)."""
+        with hook.checking_inputs():
+            body = ExecuteBody(input=self.input, webhook_id=self.webhook_id)
+            if self.action_name is None:
+                self.resolved_action_id = required_str("action_id", self.action_id)
+            else:
+                required_str("action_name", self.action_name)
+        return body
 
-    # -- RemoteWaitMixin ------------------------------------------------------------------
+    def _action_id(self, hook: CaseDevHook) -> str:
+        """The action id given, else the one found by its exact name."""
+        if self.action_name is None:
+            return str(self.resolved_action_id)
+        action = hook.find_action_by_name(required_str("action_name", self.action_name))
+        self.resolved_action_id = str(action["id"])
+        self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
+        return self.resolved_action_id
 
-    def ids_for(self, remote_id: str) -> dict[str, str]:
+    def remote_ids(self, remote_id: str) -> dict[str, str]:
         return {"execution_id": remote_id}
 
-    def finished(
-        self, context: Context, remote_id: str, result: Any, outcome: dict[str, Any]
+    def fetch(self, remote_id: str) -> dict[str, Any]:
+        return self.hook.get_execution(remote_id, retry=False)
+
+    def deferral_trigger(self, remote_id: str, end_time: float | None) -> Any:
+        from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+        return CaseDevActionExecutionTrigger(
+            execution_id=remote_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=self.poll_interval,
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )
+
+    def task_result(
+        self, context: Context, remote_id: str, response: dict[str, Any], outcome: dict[str, Any]
     ) -> Any:
+        """The execution in one snake_case shape; with ``review_output``, once a person has
+        approved (or edited) its output."""
+        result = normalize_execution(response, self.resolved_action_id)
+        result.pop("raw")  # XCom keeps one copy of the output, not two
         if self.review is None:
             return result
         # Kept in XCom (which a resumed try keeps) for review_complete: defer(kwargs=…) is
@@ -213,7 +228,7 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
     def review_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the review: the output as approved (or edited); reject fails or skips."""
         assert self.review is not None
-        answer = decide(self, self.review, event, "output", allowed=(APPROVE, USE_EDITED))
+        decision = decide(self, self.review, event, "output", allowed=(APPROVE, USE_EDITED))
         ti = context["ti"]
         held = ti.xcom_pull(task_ids=ti.task_id, key=REVIEW_XCOM_KEY, map_indexes=ti.map_index)
         if not isinstance(held, dict) or not isinstance(held.get("result"), dict):
@@ -222,17 +237,12 @@ class CaseDevActionOperator(RemoteWaitMixin, HumanInputMixin, BaseOperator):
                 conn_id=self.casedev_conn_id,
             )
         result: dict[str, Any] = held["result"]
-        if answer["chosen_options"] == [USE_EDITED]:
-            edited = (answer.get("params_input") or {}).get("output", result.get("output"))
+        if decision["chosen_options"] == [USE_EDITED]:
+            edited = (decision.get("params_input") or {}).get("output", result.get("output"))
             if edited != result.get("output"):
                 self.log.info("The reviewer edited the output; downstream tasks get the edit")
             result["output"] = edited
-        user = answer.get("responded_by_user") or {}
+        user = decision.get("responded_by_user") or {}
         result["reviewed_by"] = user.get("id") if isinstance(user, dict) else None
-        record_outcome(context, getattr(self, "outlets", None), held.get("outcome") or {})
+        record_outcome(context, self.outlets, held.get("outcome") or {})
         return result
-
-    def result(self, answer: dict[str, Any]) -> Any:
-        normalized = normalize_execution(answer, self.resolved_action_id)
-        normalized.pop("raw")  # XCom keeps one copy of the output, not two
-        return normalized

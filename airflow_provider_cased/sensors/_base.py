@@ -17,6 +17,7 @@ from airflow_provider_cased.exceptions import (
     CasedRemoteFailure,
     CasedTimeoutError,
 )
+from airflow_provider_cased.links import web_link
 from airflow_provider_cased.operators._base import resolve_deferrable
 from airflow_provider_cased.states import RemoteSpec
 
@@ -55,6 +56,14 @@ class RemoteStatusSensor(BaseSensorOperator):
     def remote_id(self) -> str:
         return str(self.spec.remote_id(self.ids))
 
+    def fetch(self) -> dict[str, Any]:
+        """One read of its status; no retry loop: pokes back off on their own clock."""
+        raise NotImplementedError
+
+    def deferral_trigger(self, end_time: float) -> Any:
+        """The trigger that waits on it in the triggerer."""
+        raise NotImplementedError
+
     def execute(self, context: Context) -> Any:
         with closing(self.hook):
             if not self.deferrable:
@@ -63,13 +72,7 @@ class RemoteStatusSensor(BaseSensorOperator):
             if self.poke(context):
                 return None
         self.defer(
-            trigger=self.spec.trigger(
-                self.ids,
-                self.hook.conn_id,
-                float(self.poke_interval),
-                time.time() + float(self.timeout),
-                self.warn_after,
-            ),
+            trigger=self.deferral_trigger(time.time() + float(self.timeout)),
             method_name="execute_complete",
         )
 
@@ -83,36 +86,36 @@ class RemoteStatusSensor(BaseSensorOperator):
             None,
             self.log,
             warn_after=self.warn_after,
-            link_of=lambda answer: self.spec.link(self.hook, answer),
+            link_of=lambda response: web_link(self.spec, self.hook, response),
         )
 
     def poke(self, context: Context) -> bool:
         try:
-            answer = self.spec.fetch(self.hook, self.ids)
+            response = self.fetch()
         except CasedApiError as error:
             self._watch.failed(error)  # raises unless the trouble can heal
             return False
-        self._watch.check(answer)
-        state = self.spec.state(answer)
+        self._watch.check(response)
+        state = self.spec.state(response)
         if state.is_terminal and not state.is_successful:
             self._fail(
                 CasedRemoteFailure(
-                    failure_message(state, self.remote_id, answer, ""),
+                    failure_message(state, self.remote_id, response, ""),
                     remote_id=self.remote_id,
                     status=state.status,
                     kind=self.spec.kind,
                 )
             )
         if state.is_successful:
-            link = self.spec.link(self.hook, answer)
-            self.log.info("%s", summary(state, self.remote_id, answer, link, None))
+            link = web_link(self.spec, self.hook, response)
+            self.log.info("%s", summary(state, self.remote_id, response, link, None))
         return state.is_successful
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
         event = validate_event(event, self.spec.kind)
         if event["status"] == "success":
             state = self.spec.state(event["answer"])
-            link = self.spec.link(self.hook, event["answer"])
+            link = web_link(self.spec, self.hook, event["answer"])
             self.log.info("%s", summary(state, self.remote_id, event["answer"], link, None))
             return
         if event["status"] == "failed":

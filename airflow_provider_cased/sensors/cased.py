@@ -53,6 +53,21 @@ class CasedWorkflowRunSensor(_CasedSensor):
     def ids(self) -> dict[str, str]:
         return {"workflow_id": self.workflow_id, "run_id": self.run_id}
 
+    def fetch(self) -> dict[str, Any]:
+        return self.hook.get_workflow_run(self.workflow_id, self.run_id, retry=False)
+
+    def deferral_trigger(self, end_time: float) -> Any:
+        from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
+
+        return CasedWorkflowRunTrigger(
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=float(self.poke_interval),
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )
+
 
 class CasedAgentSessionSensor(_CasedSensor):
     """Wait for a Cased agent session: succeed on ``completed``, fail on ``failed``/``cancelled``.
@@ -75,3 +90,17 @@ class CasedAgentSessionSensor(_CasedSensor):
     @property
     def ids(self) -> dict[str, str]:
         return {"session_id": self.session_id}
+
+    def fetch(self) -> dict[str, Any]:
+        return self.hook.get_agent_session(self.session_id, retry=False)
+
+    def deferral_trigger(self, end_time: float) -> Any:
+        from airflow_provider_cased.triggers.cased import CasedAgentSessionTrigger
+
+        return CasedAgentSessionTrigger(
+            session_id=self.session_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=float(self.poke_interval),
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )

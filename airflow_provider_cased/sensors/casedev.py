@@ -40,3 +40,17 @@ class CaseDevActionExecutionSensor(RemoteStatusSensor):
     @property
     def ids(self) -> dict[str, str]:
         return {"execution_id": self.execution_id}
+
+    def fetch(self) -> dict[str, Any]:
+        return self.hook.get_execution(self.execution_id, retry=False)
+
+    def deferral_trigger(self, end_time: float) -> Any:
+        from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
+
+        return CaseDevActionExecutionTrigger(
+            execution_id=self.execution_id,
+            conn_id=self.hook.conn_id,
+            poll_interval=float(self.poke_interval),
+            end_time=end_time,
+            warn_after=self.warn_after,
+        )

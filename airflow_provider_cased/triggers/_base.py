@@ -17,16 +17,17 @@ from airflow_provider_cased.exceptions import (
     CasedTimeoutError,
 )
 from airflow_provider_cased.hooks._base import ApiHookBase
+from airflow_provider_cased.links import web_link, web_link_or_api_url
 from airflow_provider_cased.states import RemoteSpec
 
 # Reads the status once, after waiting the given seconds (or on the source's own clock).
-Observe = Callable[[float], Awaitable[Any]]
+ReadStatus = Callable[[float], Awaitable[Any]]
 
 
 class RemoteWaitTrigger(BaseTrigger):
-    """Polls one run/execution until it is terminal, the deadline passes, or an answer cannot heal.
+    """Polls one run/execution until it is terminal, the deadline passes, or a response cannot heal.
 
-    Yields exactly one event: ``success``/``failed`` (with the remote answer),
+    Yields exactly one event: ``success``/``failed`` (with the remote response),
     ``timeout`` or ``error`` (with a message). Kwargs are plain JSON: the spec's
     ids, ``conn_id``, ``poll_interval``, ``end_time`` and ``warn_after``.
     """
@@ -49,7 +50,7 @@ class RemoteWaitTrigger(BaseTrigger):
         self.end_time = None if end_time is None else float(end_time)
         self.warn_after = None if warn_after is None else float(warn_after)
         self._hook: ApiHookBase | None = None
-        self._last_answer: dict[str, Any] = {}
+        self._last_response: dict[str, Any] = {}
 
     @property
     def remote_id(self) -> str:
@@ -76,13 +77,18 @@ class RemoteWaitTrigger(BaseTrigger):
             delay = min(delay, max(0.0, self.end_time - time.time()))
         return delay
 
+    async def fetch(self, hook: Any) -> dict[str, Any]:
+        """One read of its status (the hook's ``a_…`` method); no retry loop: the wait
+        backs off on its own clock."""
+        raise NotImplementedError
+
     @asynccontextmanager
-    async def observations(self, hook: Any) -> AsyncIterator[Observe]:
-        """How this trigger reads its status: by default one GET after each delay."""
+    async def status_reads(self, hook: Any) -> AsyncIterator[ReadStatus]:
+        """How this trigger reads its status: by default one ``fetch`` after each delay."""
 
         async def after(delay: float) -> Any:
             await asyncio.sleep(delay)
-            return await self.spec.afetch(hook, self.ids)
+            return await self.fetch(hook)
 
         yield after
 
@@ -97,19 +103,19 @@ class RemoteWaitTrigger(BaseTrigger):
                 self.end_time,
                 self.log,
                 warn_after=self.warn_after,
-                link_of=lambda answer: self.spec.link(hook, answer),
+                link_of=lambda response: web_link(self.spec, hook, response),
             )
-            async with self.observations(hook) as observe:
+            async with self.status_reads(hook) as read_status:
                 delay = self._first_poll_delay()
                 while True:
                     try:
-                        answer = await observe(delay)
+                        response = await read_status(delay)
                     except CasedApiError as error:
                         delay = waiter.failed(error)
                     else:
-                        if isinstance(answer, dict):
-                            self._last_answer = answer
-                        next_poll = waiter.check(answer)
+                        if isinstance(response, dict):
+                            self._last_response = response
+                        next_poll = waiter.check(response)
                         if next_poll is None:
                             break
                         delay = next_poll
@@ -119,8 +125,8 @@ class RemoteWaitTrigger(BaseTrigger):
         except CasedProviderError as exc:
             yield TriggerEvent(make_event("error", kind, self.remote_id, message=str(exc)))
             return
-        status = "success" if self.spec.state(answer).is_successful else "failed"
-        yield TriggerEvent(make_event(status, kind, self.remote_id, answer, ids=self.ids))
+        status = "success" if self.spec.state(response).is_successful else "failed"
+        yield TriggerEvent(make_event(status, kind, self.remote_id, response, ids=self.ids))
 
     async def on_kill(self) -> None:
         """Airflow 3.3 calls this when a person marks the deferred task failed or successful,
@@ -132,7 +138,9 @@ class RemoteWaitTrigger(BaseTrigger):
         try:
             hook = self._hook or self.hook_class(self.conn_id)
             await hook.aconfig()
-            link = self.spec.link_or_api_url(hook, {**self.ids, **self._last_answer}, self.ids)
+            link = web_link_or_api_url(
+                self.spec, hook, {**self.ids, **self._last_response}, self.ids
+            )
         except Exception:  # the log line matters more than the link
             self.log.debug("No link for the abandoned %s", self.spec.label, exc_info=True)
         self.log.warning(

@@ -11,7 +11,7 @@ runs and yields one ``TriggerEvent`` per run that reaches one of the watched sta
 - siblings watching the same workflow on one connection (same poll interval) share one
   poll through 3.3's shared streams; before 3.3 each polls on its own;
 - it runs for months: transient API trouble is waited out with backoff (logged once
-  per outage), an answer that cannot heal (401/403/404) is logged as an error every
+  per outage), a response that cannot heal (401/403/404) is logged as an error every
   few minutes, and neither ends the watcher.
 """
 
@@ -41,7 +41,7 @@ LOOKBACK_SECONDS = 24 * 3600.0
 # Runs whose end is at most this far behind the newest end seen stay remembered, so one
 # that lands in the list late (a slow write) is still emitted, and only once.
 OVERLAP_SECONDS = 600.0
-# How often an answer that cannot heal (401/403/404) is logged while it lasts.
+# How often a response that cannot heal (401/403/404) is logged while it lasts.
 ERROR_LOG_EVERY_SECONDS = 300.0
 MAX_PAGES = 20
 WATERMARK_KEY = "cased_workflow_run_watermark"

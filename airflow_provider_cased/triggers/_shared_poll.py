@@ -29,7 +29,7 @@ MAX_PAGES = 5
 EVENT_FIELDS = ("id", "status")
 
 
-class RunWatch:
+class RunSubscriber:
     """One trigger's view of the shared poll: the newest observation of its run."""
 
     def __init__(self, run_id: str, poll_interval: float) -> None:
@@ -58,15 +58,15 @@ class WorkflowRunsPoll:
     def __init__(self, hook: CasedHook, workflow_id: str) -> None:
         self.hook = hook
         self.workflow_id = workflow_id
-        self.watches: set[RunWatch] = set()
+        self.watches: set[RunSubscriber] = set()
         self.task: asyncio.Task[None] | None = None
 
-    def join(self, watch: RunWatch) -> None:
+    def join(self, watch: RunSubscriber) -> None:
         self.watches.add(watch)
         if self.task is None or self.task.done():
             self.task = asyncio.ensure_future(self._loop())
 
-    def leave(self, watch: RunWatch) -> None:
+    def leave(self, watch: RunSubscriber) -> None:
         self.watches.discard(watch)
         if not self.watches and self.task is not None:
             self.task.cancel()

@@ -11,8 +11,8 @@ from airflow_provider_cased.compat import BaseEventTrigger, missing_before
 from airflow_provider_cased.exceptions import CasedTimeoutError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
-from airflow_provider_cased.triggers._base import Observe, RemoteWaitTrigger
-from airflow_provider_cased.triggers._shared_poll import RunWatch, shared_poll
+from airflow_provider_cased.triggers._base import ReadStatus, RemoteWaitTrigger
+from airflow_provider_cased.triggers._shared_poll import RunSubscriber, shared_poll
 
 
 class CasedWorkflowRunTrigger(RemoteWaitTrigger):
@@ -52,9 +52,9 @@ class CasedWorkflowRunTrigger(RemoteWaitTrigger):
         self.run_id = run_id
 
     @asynccontextmanager
-    async def observations(self, hook: Any) -> AsyncIterator[Observe]:
+    async def status_reads(self, hook: Any) -> AsyncIterator[ReadStatus]:
         poll = shared_poll(hook, self.workflow_id)
-        watch = RunWatch(self.run_id, self.poll_interval)
+        watch = RunSubscriber(self.run_id, self.poll_interval)
         poll.join(watch)
 
         async def shared(delay: float) -> Any:
@@ -100,6 +100,9 @@ class CasedAgentSessionTrigger(RemoteWaitTrigger):
     ) -> None:
         super().__init__({"session_id": session_id}, conn_id, poll_interval, end_time, warn_after)
         self.session_id = session_id
+
+    async def fetch(self, hook: CasedHook) -> dict[str, Any]:
+        return await hook.a_get_agent_session(self.session_id, retry=False)
 
 
 if BaseEventTrigger is not None:

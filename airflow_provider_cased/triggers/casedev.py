@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow_provider_cased.hooks.casedev import CaseDevHook
 from airflow_provider_cased.states import ACTION_EXECUTION
 from airflow_provider_cased.triggers._base import RemoteWaitTrigger
@@ -32,3 +34,6 @@ class CaseDevActionExecutionTrigger(RemoteWaitTrigger):
             {"execution_id": execution_id}, conn_id, poll_interval, end_time, warn_after
         )
         self.execution_id = execution_id
+
+    async def fetch(self, hook: CaseDevHook) -> dict[str, Any]:
+        return await hook.a_get_execution(self.execution_id, retry=False)

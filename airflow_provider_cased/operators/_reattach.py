@@ -1,12 +1,12 @@
-"""Never start remote work twice: every way of finding work already started lives here.
+"""Re-attach, don't restart: a retried task finds the work its earlier try started.
 
-- The answer to a run's POST was lost (5xx, read timeout, dropped connection):
-  the run is looked up by its ``trigger_name`` before the POST is sent again
-  (``send_run_request``, used by ``CasedHook.trigger_workflow_run``).
+(A run's POST whose response was lost is the hook's business:
+``CasedHook.send_run_request`` looks the run up by its ``trigger_name``.)
+
 - A task is retried: the run, execution or agent session its earlier try started
   is found in Airflow 3.3's task state store, or (runs, any Airflow) by
   ``trigger_name``, and re-attached to unless it failed (``earlier_run``,
-  ``earlier_work``). Sessions and executions carry no
+  ``earlier_execution_or_session``). Sessions and executions carry no
   label to search by, so before Airflow 3.3 a retry starts them afresh.
 - A person cleared the task (whether it had succeeded, failed or was still waiting):
   its next try starts new work, as a clear asks; only retries re-attach
@@ -28,11 +28,10 @@ undocumented status would start a duplicate: it is not used here.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased.compat import Context
-from airflow_provider_cased.exceptions import CasedApiError
 from airflow_provider_cased.states import (
     ACTION_EXECUTION,
     AGENT_SESSION,
@@ -41,11 +40,7 @@ from airflow_provider_cased.states import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_cased._http import ApiRequest
     from airflow_provider_cased.hooks.cased import CasedHook
-
-# A run created up to this long before we asked still counts as ours: clocks differ.
-CLOCK_SKEW_SECONDS = 60.0
 
 # Keys in Airflow 3.3's task state store: renaming one breaks re-attachment of in-flight retries.
 RUN_STATE_KEY = "cased_workflow_run"
@@ -66,49 +61,10 @@ def try_number(context: Context) -> int:
 
 
 def name_for_try(base_name: str, context: Context) -> str:
-    """After a failed earlier run the name gets the try number, so the lost-answer
+    """After a failed earlier run the name gets the try number, so the lost-response
     check of this try cannot mistake the old run for the new one."""
     number = try_number(context)
     return base_name if number <= 1 else f"{base_name} (try {number})"
-
-
-def send_run_request(
-    hook: CasedHook, request: ApiRequest, workflow_id: str, trigger_name: str | None
-) -> dict[str, Any]:
-    """Send a run's POST; if its answer is lost, look for the run before sending again.
-
-    Without ``trigger_name`` a lost answer is an error: the run may or may not exist.
-    """
-    policy = hook.config.policy()
-    # Only a run created after the POST first left can be its outcome: an older run with
-    # the same name (last week's "nightly") is someone else's.
-    first_sent = time.time() - CLOCK_SKEW_SECONDS
-    for reconciliations in range(policy.retry_limit + 1):
-        try:
-            answer: dict[str, Any] = hook.send(request)
-            return answer
-        except CasedApiError as error:
-            if not (error.outcome_unknown and trigger_name):
-                raise
-            hook.log.warning(
-                "The answer to %s %s was lost (%s); looking for a run named %r before "
-                "deciding whether to send it again",
-                request.method,
-                request.path,
-                error.status_code or "no answer",
-                trigger_name,
-            )
-            # Give a slow server time to finish what it may still be doing before looking.
-            time.sleep(policy.backoff(reconciliations))
-            existing = hook.find_run_by_trigger_name(
-                workflow_id, trigger_name, created_since=first_sent
-            )
-            if existing is not None:
-                hook.log.info("Run %s was created; using it", existing.get("id"))
-                return existing
-            if reconciliations == policy.retry_limit:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def starts_anew(context: Context) -> bool:
@@ -145,16 +101,17 @@ def earlier_run(
     return _reattachable(WORKFLOW_RUN, run, hook.log)
 
 
-def earlier_work(spec: RemoteSpec, hook: Any, context: Context) -> dict[str, Any] | None:
+def earlier_execution_or_session(
+    context: Context, spec: RemoteSpec, read: Callable[[str], dict[str, Any]], log: Any
+) -> dict[str, Any] | None:
     """On Airflow 3.3+: the action execution or agent session an earlier try started,
-    unless it failed."""
+    unless it failed. ``read`` is the hook method that reads one by its id."""
     entry = _entry(context, STATE_KEYS[spec.kind])
-    if entry is None or _abandoned(context, spec, entry, hook.log):
+    if entry is None or _abandoned(context, spec, entry, log):
         return None
-    if _cleared(context, spec, entry, hook.log):
+    if _cleared(context, spec, entry, log):
         return None
-    answer = spec.fetch(hook, {spec.id_fields[-1]: str(entry["id"])}, retry=True)
-    return _reattachable(spec, answer, hook.log)
+    return _reattachable(spec, read(str(entry["id"])), log)
 
 
 def remember(context: Context, spec: RemoteSpec, ids: dict[str, str]) -> None:
@@ -164,10 +121,10 @@ def remember(context: Context, spec: RemoteSpec, ids: dict[str, str]) -> None:
 
 def _entry(context: Context, key: str) -> dict[str, Any] | None:
     """The stored entry as a dict (executions and sessions were stored as a bare id)."""
-    return _entry_of(_stored(context, key))
+    return _as_entry(_stored(context, key))
 
 
-def _entry_of(stored: Any) -> dict[str, Any] | None:
+def _as_entry(stored: Any) -> dict[str, Any] | None:
     if isinstance(stored, str) and stored:
         return {"id": stored}
     if isinstance(stored, dict) and (stored.get("id") or stored.get("run_id")):
@@ -255,7 +212,7 @@ def _cleared(context: Context, spec: RemoteSpec, stored: Any, log: Any) -> bool:
     """True when this try starts anew; says so when an earlier try's work is on record."""
     if not starts_anew(context):
         return False
-    entry = _entry_of(stored)
+    entry = _as_entry(stored)
     if entry is not None:
         log.info(
             "Not re-attaching to %s %s of an earlier try: the task was cleared, so it "
@@ -267,6 +224,8 @@ def _cleared(context: Context, spec: RemoteSpec, stored: Any, log: Any) -> bool:
 
 
 def _dag_run_started(context: Context) -> float | None:
+    from airflow_provider_cased.hooks.cased import CLOCK_SKEW_SECONDS
+
     dag_run = context.get("dag_run")
     started = getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
     timestamp = getattr(started, "timestamp", None)
@@ -292,11 +251,11 @@ def _store(context: Context, key: str, value: Any) -> None:
         store.set(key, value)
 
 
-def _reattachable(spec: RemoteSpec, answer: dict[str, Any] | None, log: Any) -> Any:
-    if answer is None:
+def _reattachable(spec: RemoteSpec, response: dict[str, Any] | None, log: Any) -> Any:
+    if response is None:
         return None
-    state = spec.state(answer)
-    remote_id = answer.get("id") or answer.get("execution_id") or answer.get("session_id")
+    state = spec.state(response)
+    remote_id = response.get("id") or response.get("execution_id") or response.get("session_id")
     if state.is_terminal and not state.is_successful:
         log.warning(
             "The %s %s started by an earlier try ended %r; starting a new one",
@@ -311,4 +270,4 @@ def _reattachable(spec: RemoteSpec, answer: dict[str, Any] | None, log: Any) -> 
         remote_id,
         state.status,
     )
-    return answer
+    return response

@@ -1,15 +1,15 @@
-"""Kill, honestly: work a person abandons is logged with its link and never re-attached to.
+"""``operators/_reattach.py``: a retry re-attaches to what its earlier try started; a
+cleared task, or work a person abandoned, starts anew.
 
-Airflow 3.3 calls a trigger's ``on_kill`` when a person marks a deferred task failed or
-successful or clears it (not on a triggerer restart), and an operator's ``on_kill`` when
-the task is killed in its worker. The task state store is the one Airflow 3.3 gives a
-task (here a dict with its ``get``/``set``); ``make e2e`` checks the same against a real
-deployment (mark failed through the REST API; restart the triggerer).
+An operator's ``on_kill`` (the task killed in its worker) records the work it abandons;
+a trigger's (``tests/test_triggers.py``) only logs it, and the next try records it. The
+task state store is the one Airflow 3.3 gives a task (here a dict with its
+``get``/``set``); ``make e2e`` checks the same against a real deployment (mark failed
+through the REST API; restart the triggerer).
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import threading
 import time
@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cased import _start_once
 from airflow_provider_cased.exceptions import CasedTimeoutError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.operators import _reattach
 from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
 from airflow_provider_cased.states import (
     ACTION_EXECUTION,
@@ -30,8 +30,6 @@ from airflow_provider_cased.states import (
     WORKFLOW_RUN,
     normalize_execution,
 )
-from airflow_provider_cased.triggers.cased import CasedWorkflowRunTrigger
-from airflow_provider_cased.triggers.casedev import CaseDevActionExecutionTrigger
 
 
 class MemoryTaskStateStore:
@@ -72,51 +70,6 @@ def task_context(
     return context
 
 
-@pytest.fixture
-def slow(emulator):
-    emulator.add_workflow("Slow", workflow_id="wf_slow", run_seconds=60)
-    return emulator
-
-
-# -- the trigger's on_kill (Airflow 3.3 calls it on mark failed/success or clear) ---------
-
-
-def _killed_after_first_poll(trigger) -> None:
-    async def scenario() -> None:
-        async def consume() -> None:
-            async for _ in trigger.run():
-                pass
-
-        task = asyncio.create_task(consume())
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if trigger._last_answer:
-                break
-        task.cancel()  # what the triggerer does first, then on_kill
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await trigger.on_kill()
-
-    asyncio.run(scenario())
-
-
-def test_trigger_on_kill_logs_the_abandoned_run_with_its_link(slow, logs):
-    run = CasedHook().trigger_workflow_run("wf_slow", trigger_name="k")
-    _killed_after_first_poll(CasedWorkflowRunTrigger("wf_slow", run["id"], poll_interval=0.1))
-    assert f"Abandoned workflow run {run['id']}: {slow.url}/agents/{run['session_id']}" in logs()
-    assert "neither API can cancel it" in logs()
-
-
-def test_trigger_on_kill_of_an_execution_names_its_api_url(emulator, logs):
-    answer = CaseDevHook().execute_action("action_contract_review", {"doc": "x"})
-    execution_id = normalize_execution(answer)["execution_id"]
-    _killed_after_first_poll(CaseDevActionExecutionTrigger(execution_id, poll_interval=0.1))
-    assert (
-        f"Abandoned action execution {execution_id}: "
-        f"{emulator.url}/actions/v1/executions/{execution_id}" in logs()
-    )
-
-
 # -- the next try never re-attaches to abandoned work (task state store, 3.3) -------------
 
 
@@ -124,7 +77,7 @@ def run_of_a_first_try(hook: CasedHook, store: MemoryTaskStateStore) -> tuple[An
     """A run started by try 1 of a task instance, stored as that try stores it."""
     run = hook.trigger_workflow_run("wf_slow", trigger_name="airflow:d.t:manual__1")
     first = task_context(store, 1)
-    _start_once.remember(first, WORKFLOW_RUN, {"workflow_id": "wf_slow", "run_id": run["id"]})
+    _reattach.remember(first, WORKFLOW_RUN, {"workflow_id": "wf_slow", "run_id": run["id"]})
     return run, first
 
 
@@ -132,15 +85,15 @@ def test_a_try_that_never_came_back_from_the_triggerer_was_abandoned(slow, logs)
     store = MemoryTaskStateStore()
     hook = CasedHook()
     run, first = run_of_a_first_try(hook, store)
-    _start_once.waiting_in_triggerer(first, WORKFLOW_RUN, "https://example/agents/s1")
+    _reattach.waiting_in_triggerer(first, WORKFLOW_RUN, "https://example/agents/s1")
 
     cleared = task_context(store, 2)
-    assert _start_once.earlier_run(hook, cleared, "wf_slow", "airflow:d.t:manual__1") is None
-    assert store.values[_start_once.RUN_STATE_KEY]["phase"] == _start_once.ABANDONED
+    assert _reattach.earlier_run(hook, cleared, "wf_slow", "airflow:d.t:manual__1") is None
+    assert store.values[_reattach.RUN_STATE_KEY]["phase"] == _reattach.ABANDONED
     assert f"Abandoned workflow run {run['id']}: https://example/agents/s1" in logs()
     # Later tries (or a re-run of this one after an approval) keep not re-attaching,
     # even by name.
-    assert _start_once.earlier_run(hook, task_context(store, 3), "wf_slow", "x") is None
+    assert _reattach.earlier_run(hook, task_context(store, 3), "wf_slow", "x") is None
 
 
 def test_a_wait_that_came_back_from_the_triggerer_is_still_reattached(slow):
@@ -149,9 +102,9 @@ def test_a_wait_that_came_back_from_the_triggerer_is_still_reattached(slow):
     store = MemoryTaskStateStore()
     hook = CasedHook()
     run, first = run_of_a_first_try(hook, store)
-    _start_once.waiting_in_triggerer(first, WORKFLOW_RUN, "")
-    _start_once.resumed(first, WORKFLOW_RUN)
-    again = _start_once.earlier_run(hook, task_context(store, 2), "wf_slow", "x")
+    _reattach.waiting_in_triggerer(first, WORKFLOW_RUN, "")
+    _reattach.resumed(first, WORKFLOW_RUN)
+    again = _reattach.earlier_run(hook, task_context(store, 2), "wf_slow", "x")
     assert again is not None and again["id"] == run["id"]
 
 
@@ -165,7 +118,7 @@ def work_of_a_first_try(spec: Any, store: MemoryTaskStateStore) -> tuple[Any, An
     else:
         hook = CasedHook()
         remote_id = hook.create_agent_session("why?")["session_id"]
-    _start_once.remember(first, spec, {spec.id_fields[-1]: remote_id})
+    _reattach.remember(first, spec, {spec.id_fields[-1]: remote_id})
     return hook, first
 
 
@@ -173,10 +126,11 @@ def work_of_a_first_try(spec: Any, store: MemoryTaskStateStore) -> tuple[Any, An
 def test_abandoned_executions_and_sessions_start_anew(emulator, spec):
     store = MemoryTaskStateStore()
     hook, first = work_of_a_first_try(spec, store)
-    earlier = _start_once.earlier_work
-    assert earlier(spec, hook, task_context(store, 2)) is not None  # re-attached: not abandoned
-    _start_once.waiting_in_triggerer(first, spec, "")
-    assert earlier(spec, hook, task_context(store, 2)) is None
+    earlier = _reattach.earlier_execution_or_session
+    read = hook.get_execution if spec is ACTION_EXECUTION else hook.get_agent_session
+    assert earlier(task_context(store, 2), spec, read, hook.log) is not None  # not abandoned
+    _reattach.waiting_in_triggerer(first, spec, "")
+    assert earlier(task_context(store, 2), spec, read, hook.log) is None
 
 
 # -- a clear starts anew, a retry re-attaches (any Airflow; the test Airflow's own) --------
@@ -187,7 +141,7 @@ def test_a_retry_reattaches_and_a_cleared_task_starts_a_new_run(slow, logs, with
     store = MemoryTaskStateStore()
     hook = CasedHook()
     run, _ = run_of_a_first_try(hook, store)
-    found = _start_once.earlier_run
+    found = _reattach.earlier_run
     name = "airflow:d.t:manual__1"
     kept = store if with_store else None
 
@@ -208,15 +162,17 @@ def test_a_retry_reattaches_and_a_cleared_task_starts_a_new_run(slow, logs, with
 def test_a_cleared_task_starts_a_new_execution_or_session(emulator, spec):
     store = MemoryTaskStateStore()
     hook, _ = work_of_a_first_try(spec, store)
-    earlier = _start_once.earlier_work
-    assert earlier(spec, hook, task_context(store, 2, retries=2)) is not None
-    assert earlier(spec, hook, task_context(store, 2, retries=2, cleared_after=1)) is None
+    earlier = _reattach.earlier_execution_or_session
+    read = hook.get_execution if spec is ACTION_EXECUTION else hook.get_agent_session
+    assert earlier(task_context(store, 2, retries=2), spec, read, hook.log) is not None
+    cleared = task_context(store, 2, retries=2, cleared_after=1)
+    assert earlier(cleared, spec, read, hook.log) is None
 
 
 def test_a_first_try_looks_nothing_up(slow):
     hook = CasedHook()
     first = task_context(MemoryTaskStateStore(), 1, retries=3)
-    assert _start_once.earlier_run(hook, first, "wf_slow", "airflow:d.t:manual__1") is None
+    assert _reattach.earlier_run(hook, first, "wf_slow", "airflow:d.t:manual__1") is None
     assert slow.requests == []
 
 
@@ -247,7 +203,7 @@ def test_operator_on_kill_during_a_wait_records_the_abandoned_run(slow, logs):
     op.on_kill()  # what Airflow's task runner calls on SIGTERM (mark failed, clear)
     worker.join(10)
     assert isinstance(outcome.get("error"), CasedTimeoutError)
-    assert store.values[_start_once.RUN_STATE_KEY]["phase"] == _start_once.ABANDONED
+    assert store.values[_reattach.RUN_STATE_KEY]["phase"] == _reattach.ABANDONED
     assert f"Abandoned workflow run {run['id']}: {slow.url}/agents/{run['session_id']}" in logs()
 
     # The cleared task's next try starts a new run instead of re-attaching.

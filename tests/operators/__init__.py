@@ -1,0 +1,1 @@
+"""Tests of ``airflow_provider_cased.operators``, one module per module there."""
