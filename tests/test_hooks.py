@@ -9,7 +9,7 @@ from email.utils import formatdate
 
 import pytest
 
-from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, SessionBody
+from airflow_provider_cased._request_bodies import DeploymentBody, ExecuteBody, RunBody, SessionBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook

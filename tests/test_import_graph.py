@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "the API description: endpoints, request bodies and their checks, retry policy, statuses",
-        (f"{PACKAGE}._http", f"{PACKAGE}._http.*", f"{PACKAGE}._requests", f"{PACKAGE}.states"),
+        (f"{PACKAGE}._http", f"{PACKAGE}._request_bodies", f"{PACKAGE}.states"),
     ),
     ("the HTTP client", (f"{PACKAGE}.hooks._connection", f"{PACKAGE}.hooks._transport")),
     ("hooks", (f"{PACKAGE}.hooks", f"{PACKAGE}.hooks.*")),
@@ -52,8 +52,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             f"{PACKAGE}.links",
             f"{PACKAGE}.approval",
             f"{PACKAGE}.retry_policy",
-            f"{PACKAGE}._start_once",
-            f"{PACKAGE}._reattach",
         ),
     ),
     ("testing tools: the emulator, its CLI and pytest plugin", (f"{PACKAGE}.testing.*",)),

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from airflow_provider_cased._http import DeploymentBody, ExecuteBody, RunBody, SessionBody
+from airflow_provider_cased._request_bodies import DeploymentBody, ExecuteBody, RunBody, SessionBody
 from airflow_provider_cased.exceptions import CasedInputError
 from airflow_provider_cased.hooks.cased import CasedHook
 from airflow_provider_cased.hooks.casedev import CaseDevHook

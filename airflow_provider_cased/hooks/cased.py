@@ -14,13 +14,12 @@ from airflow_provider_cased._connection_form import (
     CASED_KEY_HINT,
     DEFAULT_AGENT_SESSIONS_PATH,
 )
-from airflow_provider_cased._http import (
+from airflow_provider_cased._http import Endpoint, iso_timestamp
+from airflow_provider_cased._request_bodies import (
     TRIGGERED_BY_VALUES,
     DeploymentBody,
-    Endpoint,
     RunBody,
     SessionBody,
-    iso_timestamp,
     optional_one_of,
     optional_str,
     required_str,
@@ -32,7 +31,8 @@ from airflow_provider_cased.states import RUN_STATUS_FILTERS
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from airflow_provider_cased._http import ApiRequest, DeploymentFields
+    from airflow_provider_cased._http import ApiRequest
+    from airflow_provider_cased._request_bodies import DeploymentFields
 
 # A run created up to this long before we asked still counts as ours: clocks differ.
 CLOCK_SKEW_SECONDS = 60.0

@@ -11,7 +11,8 @@ from airflow_provider_cased._connection_form import (
     CASEDEV_KEY_HINT,
     DEFAULT_EXECUTE_TIMEOUT,
 )
-from airflow_provider_cased._http import ApiRequest, Endpoint, ExecuteBody
+from airflow_provider_cased._http import ApiRequest, Endpoint
+from airflow_provider_cased._request_bodies import ExecuteBody
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._base import ApiHookBase
 from airflow_provider_cased.hooks._connection import extra_number

@@ -7,14 +7,14 @@ from contextlib import closing, contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._http import DeploymentBody, SessionBody
+from airflow_provider_cased._request_bodies import DeploymentBody, SessionBody
 from airflow_provider_cased.compat import BaseNotifier, Context
 from airflow_provider_cased.exceptions import CasedApiError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from airflow_provider_cased._http import DeploymentFields
+    from airflow_provider_cased._request_bodies import DeploymentFields
     from airflow_provider_cased.hooks.cased import CasedHook
 
 # Every Airflow task/DAG-run state -> the deployment status Cased records. Sending no
@@ -122,13 +122,19 @@ class CasedDeploymentNotifier(_CasedNotifier):
         if unknown:
             raise TypeError(f"CasedDeploymentNotifier got unexpected keyword arguments: {unknown}")
         super().__init__(cased_conn_id, context)
-        DeploymentBody.hold(
-            self, "CasedDeploymentNotifier", {"deployment_request": deployment_request, **fields}
-        )
+        self.deployment_request = deployment_request
+        self.repository_full_name = fields.get("repository_full_name")
+        self.status = fields.get("status")
+        self.external_url = fields.get("external_url")
+        self.commit_sha = fields.get("commit_sha")
+        self.commit_message = fields.get("commit_message")
+        self.ref = fields.get("ref")
+        self.event_metadata = fields.get("event_metadata")
+        DeploymentBody.check_known("CasedDeploymentNotifier", DeploymentBody.values_of(self))
 
     def fields_for(self, context: Context) -> dict[str, Any]:
         """The request fields for this callback: the notifier's, with defaults from the context."""
-        fields = DeploymentBody.held_by(self)
+        fields = DeploymentBody.values_of(self)
         facts = callback_facts(context)
         if fields["status"] is None:
             fields["status"] = deployment_status(facts["state"], "error" in facts)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow_provider_cased._arguments import suggesting_names
-from airflow_provider_cased._http import positive_number
+from airflow_provider_cased._request_bodies import positive_number
 from airflow_provider_cased._waiting import (
     Waiter,
     deadline_from_timeout,

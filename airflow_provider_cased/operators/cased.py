@@ -7,7 +7,7 @@ from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._http import (
+from airflow_provider_cased._request_bodies import (
     DeploymentBody,
     RunBody,
     SessionBody,
@@ -363,14 +363,10 @@ class CasedDeploymentOperator(_CasedOperator):
         self.commit_message = commit_message
         self.ref = ref
         self.event_metadata = event_metadata
-        DeploymentBody.check_known(f"Task '{self.task_id}'", self._fields())
-
-    def _fields(self) -> dict[str, Any]:
-        """The body's fields as this task has them (rendered, once templates are)."""
-        return {name: getattr(self, name) for name in DeploymentBody.field_names()}
+        DeploymentBody.check_known(f"Task '{self.task_id}'", DeploymentBody.values_of(self))
 
     def execute(self, context: Context) -> Any:
-        fields = self._fields()
+        fields = DeploymentBody.values_of(self)
         if fields["external_url"] is None:
             fields["external_url"] = getattr(context["ti"], "log_url", None)
         with closing(self.hook) as hook:

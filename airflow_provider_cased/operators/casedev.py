@@ -7,7 +7,7 @@ from contextlib import closing
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._http import ExecuteBody, check_parse_time, required_str
+from airflow_provider_cased._request_bodies import ExecuteBody, check_parse_time, required_str
 from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import Context
 from airflow_provider_cased.exceptions import CasedApiError

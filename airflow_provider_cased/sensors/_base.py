@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_cased._arguments import suggesting_names
-from airflow_provider_cased._http import positive_number
+from airflow_provider_cased._request_bodies import positive_number
 from airflow_provider_cased._waiting import Waiter, failure_message, summary, validate_event
 from airflow_provider_cased.compat import AirflowSkipException, BaseSensorOperator, Context
 from airflow_provider_cased.exceptions import (

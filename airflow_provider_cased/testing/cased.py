@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from airflow_provider_cased._http import (
+from airflow_provider_cased._request_bodies import (
     DEPLOYMENT_STATUSES,
     TRIGGERED_BY_VALUES,
     required_str,

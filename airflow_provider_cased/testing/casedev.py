@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_cased._http import (
+from airflow_provider_cased._request_bodies import (
     CASEDEV_MAX_INPUT_BYTES,
     json_size,
     one_of,

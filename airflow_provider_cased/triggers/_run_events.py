@@ -24,7 +24,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow_provider_cased._http import iso_timestamp, positive_number, required_str
+from airflow_provider_cased._http import iso_timestamp
+from airflow_provider_cased._request_bodies import positive_number, required_str
 from airflow_provider_cased._waiting import trouble_backoff
 from airflow_provider_cased.compat import BaseEventTrigger, TriggerEvent
 from airflow_provider_cased.exceptions import CasedApiError

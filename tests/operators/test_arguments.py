@@ -226,7 +226,7 @@ def test_waits_take_timedelta_wherever_seconds_are_taken():
 
 
 def test_values_rendered_later_at_any_depth_are_left_to_run_time():
-    from airflow_provider_cased._http import renders_later
+    from airflow_provider_cased._request_bodies import renders_later
 
     class TaskOutput:  # what Airflow's XComArg looks like to the check
         operator = None
