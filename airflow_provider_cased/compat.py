@@ -35,12 +35,7 @@ def airflow_at_least(major: int, minor: int) -> bool:
 
 if AIRFLOW_V3:
     from airflow.sdk import Asset, BaseNotifier, BaseOperator, BaseOperatorLink, BaseSensorOperator
-    from airflow.sdk.execution_time.xcom import XCom
 
-    try:
-        from airflow.sdk import BaseHook
-    except ImportError:  # 3.0
-        from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
     try:
         from airflow.sdk.exceptions import (
             AirflowException,
@@ -60,19 +55,17 @@ else:  # Airflow 2.11
         AirflowFailException,
         AirflowSkipException,
     )
-    from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
     from airflow.models.baseoperator import BaseOperator  # type: ignore[assignment,no-redef]
     from airflow.models.baseoperatorlink import (  # type: ignore[assignment,no-redef]
         BaseOperatorLink,
     )
-    from airflow.models.xcom import XCom  # type: ignore[assignment,no-redef]
     from airflow.notifications.basenotifier import (  # type: ignore[assignment,no-redef]
         BaseNotifier,
     )
     from airflow.sensors.base import BaseSensorOperator  # type: ignore[assignment,no-redef]
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import BaseHook, Context
     from airflow.sdk.types import TaskInstanceKey
 else:
     TaskInstanceKey = Any
@@ -117,6 +110,7 @@ async def aget_connection(conn_id: str) -> Any:
     Airflow 3.1+ has ``BaseHook.aget_connection``; on 2.11/3.0 the sync getter
     runs in a worker thread instead (sync DB/API I/O would stall every trigger).
     """
+    BaseHook = base_hook()
     getter = getattr(BaseHook, "aget_connection", None)
     if getter is not None:
         return await getter(conn_id)
@@ -188,7 +182,28 @@ def redact_secrets(value: Any) -> Any:
 
 def xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
     """Read back an XCom the task pushed, for extra links (``get_link(operator, *, ti_key)``)."""
+    if AIRFLOW_V3:
+        from airflow.sdk.execution_time.xcom import XCom
+    else:
+        from airflow.models.xcom import XCom  # type: ignore[no-redef]
     return XCom.get_value(ti_key=ti_key, key=key)
+
+
+def base_hook() -> type[BaseHook]:
+    """Airflow's ``BaseHook``: in ``airflow.sdk`` from 3.1, in ``airflow.hooks.base`` before."""
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # 3.0 and 2.11
+        from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
+    return BaseHook
+
+
+def __getattr__(name: str) -> Any:
+    # Only hooks subclass BaseHook, and DAG files never import a hook: importing it here,
+    # on first use, keeps it out of DAG parsing.
+    if name == "BaseHook":
+        return base_hook()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_provider_cased.compat import BaseOperatorLink, TaskInstanceKey, xcom_value
-from airflow_provider_cased.states import RemoteSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_cased.states import RemoteSpec
 
 SESSION_URL_XCOM_KEY = "cased_session_url"
 

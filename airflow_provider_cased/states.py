@@ -8,9 +8,7 @@ Standard library only: operators import it while DAG files are parsed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
-from functools import cached_property
 from typing import Any
 
 
@@ -54,7 +52,6 @@ RUN_STATUS_FILTERS = tuple(
 )
 
 
-@dataclass(frozen=True)
 class RemoteSpec:
     """One kind of remote work to wait on (a workflow run, an action execution).
 
@@ -71,24 +68,35 @@ class RemoteSpec:
     :param api_path: where the API shows one (its ids filled in), the link of last resort.
     """
 
-    kind: str
-    label: str
-    statuses: type[Enum]
-    in_progress: frozenset[str]
-    succeeded: frozenset[str]
-    id_fields: tuple[str, ...]
-    session_link: bool = False
-    api_path: str = ""
+    # A plain class, not a dataclass: operators import this module while DAG files are
+    # parsed, and building a dataclass costs more than the rest of the module.
+    def __init__(
+        self,
+        *,
+        kind: str,
+        label: str,
+        statuses: type[Enum],
+        in_progress: frozenset[str],
+        succeeded: frozenset[str],
+        id_fields: tuple[str, ...],
+        session_link: bool = False,
+        api_path: str = "",
+    ) -> None:
+        self.kind = kind
+        self.label = label
+        self.statuses = statuses
+        self.in_progress = in_progress
+        self.succeeded = succeeded
+        self.id_fields = id_fields
+        self.session_link = session_link
+        self.api_path = api_path
+        # Computed once: every poll of every wait reads them.
+        self.ended_well = succeeded | SUCCESS_SPELLINGS
+        known = {str(s.value) for s in statuses} | FAILURE_SPELLINGS
+        self.failed = frozenset(known - in_progress - succeeded)
 
-    # Computed once: every poll of every wait reads them.
-    @cached_property
-    def ended_well(self) -> frozenset[str]:
-        return self.succeeded | SUCCESS_SPELLINGS
-
-    @cached_property
-    def failed(self) -> frozenset[str]:
-        known = {str(s.value) for s in self.statuses} | FAILURE_SPELLINGS
-        return frozenset(known - self.in_progress - self.succeeded)
+    def __repr__(self) -> str:
+        return f"RemoteSpec({self.kind!r})"
 
     def state(self, response: dict[str, Any]) -> RemoteState:
         return RemoteState(self, str(response.get("status") or ""))
@@ -128,7 +136,6 @@ AGENT_SESSION = RemoteSpec(
 )
 
 
-@dataclass(frozen=True)
 class RemoteState:
     """One observed status of a run or execution (cf. Databricks' ``RunState``).
 
@@ -136,8 +143,23 @@ class RemoteState:
     warning, until the timeout ends it; it never hangs on "not done" forever.
     """
 
-    spec: RemoteSpec
-    status: str
+    __slots__ = ("spec", "status")
+
+    def __init__(self, spec: RemoteSpec, status: str) -> None:
+        self.spec = spec
+        self.status = status
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteState) and (other.spec, other.status) == (
+            self.spec,
+            self.status,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.spec.kind, self.status))
+
+    def __repr__(self) -> str:
+        return f"RemoteState({self.spec.kind!r}, {self.status!r})"
 
     @property
     def is_terminal(self) -> bool:

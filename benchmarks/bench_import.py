@@ -38,8 +38,8 @@ ANCHOR = [
     "airflow.providers.dbt.cloud.sensors.dbt",
 ]
 MUST_NOT_LOAD = ("requests", "httpx", "aiohttp", "pendulum", "urllib3")
-TARGET_MS = 10.0
-TARGET_FRACTION = 0.10
+TARGET_MS = 5.0
+TARGET_FRACTION = 0.05
 
 
 def sample(python: Path, modules: list[str], env: dict[str, str]) -> dict:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased._request_bodies import DeploymentBody, SessionBody
 from airflow_provider_cased.compat import BaseNotifier, Context
-from airflow_provider_cased.exceptions import CasedApiError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -92,10 +91,13 @@ class _CasedNotifier(BaseNotifier):
         """Log a failure, never raise it: a notification must not change the outcome."""
         try:
             yield
-        except CasedApiError as error:
-            self.log.error("Could not %s: %s", what, error)
-        except Exception:
-            self.log.exception("Could not %s", what)
+        except Exception as error:
+            from airflow_provider_cased.exceptions import CasedApiError
+
+            if isinstance(error, CasedApiError):  # says what went wrong: no traceback needed
+                self.log.error("Could not %s: %s", what, error)
+            else:
+                self.log.exception("Could not %s", what)
 
 
 class CasedDeploymentNotifier(_CasedNotifier):

@@ -67,11 +67,6 @@ def outgoing(
     )
 
 
-def id_and_name(remote_id: str, name: str | None) -> str:
-    """How an approval names what the task acts on: its id, and the name it was given by."""
-    return remote_id + (f" ({name!r})" if name else "")
-
-
 def shown_json(value: Any, limit: int = SHOWN_JSON_CHARS) -> str:
     text = json.dumps(value, indent=2, sort_keys=True, default=str)
     if len(text) > limit:

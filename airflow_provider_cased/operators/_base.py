@@ -1,39 +1,23 @@
 """What our operators share: start work with one request (asking a person first when told
 to), then wait for it (poll here, or defer to a trigger) and finish.
 
-Imported while DAG files are parsed, so it must stay cheap: hooks, triggers and
-``requests`` are imported inside methods that run at task time.
+Imported while DAG files are parsed, so it must stay cheap: what only a running task
+needs (the wait loop, re-attaching, asking a person, links, hooks, triggers) is imported
+inside the method that uses it. ``benchmarks/bench_import.py`` measures the cost.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._request_bodies import positive_number
-from airflow_provider_cased._waiting import (
-    Waiter,
-    deadline_from_timeout,
-    raise_if_failed,
-    summary,
-    validate_event,
-    wait_sync,
-)
-from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import BaseOperator, Context, default_deferrable
-from airflow_provider_cased.exceptions import CasedApiError, CasedProviderError, CasedTimeoutError
-from airflow_provider_cased.links import web_link, web_link_or_api_url
-from airflow_provider_cased.operators import _reattach
-from airflow_provider_cased.operators._approval import (
-    APPROVE,
-    REJECT,
-    approval_text,
-    ask,
-    decide,
-    outgoing,
-)
-from airflow_provider_cased.states import RemoteSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_cased.approval import Approval
+    from airflow_provider_cased.states import RemoteSpec
 
 
 def use_default_retry_policy(operator: Any, kwargs: dict[str, Any]) -> None:
@@ -63,8 +47,15 @@ def resolve_deferrable(deferrable: bool | None) -> bool:
     return default_deferrable() if deferrable is None else bool(deferrable)
 
 
+def id_and_name(remote_id: str, name: str | None) -> str:
+    """How an approval names what the task acts on: its id, and the name it was given by."""
+    return remote_id + (f" ({name!r})" if name else "")
+
+
 def id_in_response(remote_id: Any, response: Any, problem: str, conn_id: str) -> str:
     """The id of the work a POST started; a response without one is an API error."""
+    from airflow_provider_cased.exceptions import CasedApiError
+
     if not remote_id:
         raise CasedApiError(f"{problem}: {response!r}"[:500], conn_id=conn_id)
     return str(remote_id)
@@ -88,10 +79,13 @@ class StartingOperator(BaseOperator):
         with suggesting_names(type(self), kwargs):
             super().__init__(**kwargs)
         use_default_retry_policy(self, kwargs)
-        # Checked at parse time: an Airflow without human-in-the-loop refuses it there.
-        self.approval = approval_from(
-            f"Task '{self.task_id}'", "require_approval/approval", require_approval, approval
-        )
+        if require_approval or approval is not None:
+            from airflow_provider_cased.approval import approval_from
+
+            # Checked at parse time: an Airflow without human-in-the-loop refuses it there.
+            self.approval = approval_from(
+                f"Task '{self.task_id}'", "require_approval/approval", require_approval, approval
+            )
 
     def ask_approval(
         self,
@@ -106,6 +100,14 @@ class StartingOperator(BaseOperator):
         leave, and park the task."""
         if self.approval is None or self.approved:
             return
+        from airflow_provider_cased.operators._approval import (
+            APPROVE,
+            REJECT,
+            approval_text,
+            ask,
+            outgoing,
+        )
+
         shown = outgoing(hook, request, title, facts, summarise)
         self.log.info(
             "Asking for approval before sending %s %s (the task waits in the Required Actions "
@@ -125,6 +127,8 @@ class StartingOperator(BaseOperator):
 
     def approval_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the person's answer: act on Approve, fail or skip otherwise (nothing was sent)."""
+        from airflow_provider_cased.operators._approval import APPROVE, decide
+
         assert self.approval is not None
         decide(self, self.approval, event, "request", allowed=(APPROVE,))
         self.approved = True
@@ -187,6 +191,10 @@ class RemoteWaitOperator(StartingOperator):
     def wait(self, context: Context, remote_id: str, response: dict[str, Any]) -> dict[str, Any]:
         """The work's terminal response: polled here, or the task defers (the trigger's event
         resumes ``execute_complete``). Nothing to wait for: ``response`` as it is."""
+        from airflow_provider_cased._waiting import Waiter, deadline_from_timeout, wait_sync
+        from airflow_provider_cased.links import web_link, web_link_or_api_url
+        from airflow_provider_cased.operators import _reattach
+
         if self.spec.state(response).is_terminal or not self.wait_for_completion:
             return response
         end_time = deadline_from_timeout(self.timeout)
@@ -223,6 +231,9 @@ class RemoteWaitOperator(StartingOperator):
         waiting = self._waiting_on
         if waiting is None:
             return
+        from airflow_provider_cased.links import web_link_or_api_url
+        from airflow_provider_cased.operators import _reattach
+
         context, remote_id, response = waiting
         try:
             link = web_link_or_api_url(self.spec, self.hook, response, self.remote_ids(remote_id))
@@ -250,6 +261,9 @@ class RemoteWaitOperator(StartingOperator):
         ids: dict[str, str] | None = None,
     ) -> Any:
         """Fail the task if the work failed; else log, record the outcome, return the result."""
+        from airflow_provider_cased._waiting import raise_if_failed, summary
+        from airflow_provider_cased.links import web_link
+
         state = self.spec.state(response)
         link = web_link(self.spec, self.hook, response)
         raise_if_failed(state, remote_id, response, link)
@@ -279,6 +293,10 @@ class RemoteWaitOperator(StartingOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger: check the event, fail closed on anything unexpected."""
+        from airflow_provider_cased._waiting import validate_event
+        from airflow_provider_cased.exceptions import CasedProviderError, CasedTimeoutError
+        from airflow_provider_cased.operators import _reattach
+
         _reattach.resumed(context, self.spec)
         event = validate_event(event, self.spec.kind)
         if event["status"] == "timeout":

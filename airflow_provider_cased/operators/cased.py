@@ -17,11 +17,10 @@ from airflow_provider_cased._request_bodies import (
 )
 from airflow_provider_cased.compat import Context
 from airflow_provider_cased.links import SESSION_URL_XCOM_KEY, CasedSessionLink
-from airflow_provider_cased.operators import _reattach
-from airflow_provider_cased.operators._approval import id_and_name
 from airflow_provider_cased.operators._base import (
     RemoteWaitOperator,
     StartingOperator,
+    id_and_name,
     id_in_response,
 )
 from airflow_provider_cased.states import AGENT_SESSION, WORKFLOW_RUN
@@ -162,6 +161,8 @@ class CasedWorkflowRunOperator(RemoteWaitOperator, _CasedOperator):
         self.resolved_workflow_id: str | None = workflow_id
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_cased.operators import _reattach  # task time only
+
         with closing(self.hook) as hook:
             body, base_name = self._run_body(hook, context)
             workflow_id = self._workflow_id(hook)
@@ -188,6 +189,8 @@ class CasedWorkflowRunOperator(RemoteWaitOperator, _CasedOperator):
     def _run_body(self, hook: CasedHook, context: Context) -> tuple[RunBody, str]:
         """The run's body, every rendered input checked before the first request (a look-up
         by name, a retry's search), and the name all tries of this task share."""
+        from airflow_provider_cased.operators import _reattach  # task time only
+
         with hook.checking_inputs():
             base_name = optional_str("trigger_name", self.trigger_name)
             base_name = base_name or default_trigger_name(context)
@@ -279,6 +282,8 @@ class CasedAgentSessionOperator(RemoteWaitOperator, _CasedOperator):
         self.set_wait(wait_for_completion, poll_interval, timeout, warn_after, deferrable)
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_cased.operators import _reattach  # task time only
+
         with closing(self.hook) as hook:
             with hook.checking_inputs():
                 body = SessionBody(prompt=self.prompt, context=self.context)

@@ -8,28 +8,17 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cased._request_bodies import ExecuteBody, check_parse_time, required_str
-from airflow_provider_cased.approval import Approval, approval_from
 from airflow_provider_cased.compat import Context
-from airflow_provider_cased.exceptions import CasedApiError
-from airflow_provider_cased.operators import _reattach
-from airflow_provider_cased.operators._approval import (
-    APPROVE,
-    REJECT,
-    REVIEW_XCOM_KEY,
-    USE_EDITED,
-    ask,
-    decide,
-    id_and_name,
-    shown_json,
-)
 from airflow_provider_cased.operators._base import (
     RemoteWaitOperator,
+    id_and_name,
     id_in_response,
     record_outcome,
 )
 from airflow_provider_cased.states import ACTION_EXECUTION, normalize_execution
 
 if TYPE_CHECKING:
+    from airflow_provider_cased.approval import Approval
     from airflow_provider_cased.hooks.casedev import CaseDevHook
 
 
@@ -86,7 +75,11 @@ class CaseDevActionOperator(RemoteWaitOperator):
     ) -> None:
         super().__init__(require_approval=require_approval, approval=approval, **kwargs)
         owner = f"Task '{self.task_id}'"
-        self.review = approval_from(owner, "review_output", False, review_output)
+        self.review: Approval | None = None
+        if review_output is not False:
+            from airflow_provider_cased.approval import approval_from
+
+            self.review = approval_from(owner, "review_output", False, review_output)
         if self.review is not None and self.approval is not None:
             raise ValueError(
                 f"{owner}: give require_approval/approval or review_output, not both: Airflow "
@@ -122,6 +115,8 @@ class CaseDevActionOperator(RemoteWaitOperator):
         return CaseDevHook(casedev_conn_id=self.casedev_conn_id)
 
     def execute(self, context: Context) -> Any:
+        from airflow_provider_cased.operators import _reattach  # task time only
+
         with closing(self.hook) as hook:
             body = self._execute_body(hook)
             action_id = self._action_id(hook)
@@ -190,6 +185,16 @@ class CaseDevActionOperator(RemoteWaitOperator):
         result.pop("raw")  # XCom keeps one copy of the output, not two
         if self.review is None:
             return result
+        from airflow_provider_cased._http import redact
+        from airflow_provider_cased.operators._approval import (
+            APPROVE,
+            REJECT,
+            REVIEW_XCOM_KEY,
+            USE_EDITED,
+            ask,
+            shown_json,
+        )
+
         # Kept in XCom (which a resumed try keeps) for review_complete: defer(kwargs=…) is
         # not kept by every runner. The asset-event extra is recorded again there.
         context["ti"].xcom_push(key=REVIEW_XCOM_KEY, value={"result": result, "outcome": outcome})
@@ -204,8 +209,6 @@ class CaseDevActionOperator(RemoteWaitOperator):
             f"```json\n{shown_json(result.get('output'))}\n```"
         )
         with closing(self.hook) as hook:
-            from airflow_provider_cased._http import redact
-
             body = redact(body, hook.config.api_key)
         ask(
             self,
@@ -227,6 +230,14 @@ class CaseDevActionOperator(RemoteWaitOperator):
 
     def review_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the review: the output as approved (or edited); reject fails or skips."""
+        from airflow_provider_cased.exceptions import CasedApiError
+        from airflow_provider_cased.operators._approval import (
+            APPROVE,
+            REVIEW_XCOM_KEY,
+            USE_EDITED,
+            decide,
+        )
+
         assert self.review is not None
         decision = decide(self, self.review, event, "output", allowed=(APPROVE, USE_EDITED))
         ti = context["ti"]

@@ -1,4 +1,8 @@
-"""One sensor shape for both APIs: poke the status, or defer to the same trigger the operators use."""
+"""One sensor shape for both APIs: poke the status, or defer to the same trigger the operators use.
+
+Imported while DAG files are parsed: what only a running sensor needs (the wait's
+bookkeeping, links, errors) is imported inside the method that uses it.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_cased._arguments import suggesting_names
 from airflow_provider_cased._request_bodies import positive_number
-from airflow_provider_cased._waiting import Waiter, failure_message, summary, validate_event
 from airflow_provider_cased.compat import AirflowSkipException, BaseSensorOperator, Context
-from airflow_provider_cased.exceptions import (
-    CasedApiError,
-    CasedProviderError,
-    CasedRemoteFailure,
-    CasedTimeoutError,
-)
-from airflow_provider_cased.links import web_link
 from airflow_provider_cased.operators._base import resolve_deferrable
-from airflow_provider_cased.states import RemoteSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_cased._waiting import Waiter
+    from airflow_provider_cased.states import RemoteSpec
 
 
 class RemoteStatusSensor(BaseSensorOperator):
@@ -78,6 +77,9 @@ class RemoteStatusSensor(BaseSensorOperator):
 
     @cached_property
     def _watch(self) -> Waiter:
+        from airflow_provider_cased._waiting import Waiter
+        from airflow_provider_cased.links import web_link
+
         # Carries an API outage across pokes: logged once when it starts and once when it ends.
         return Waiter(
             self.spec,
@@ -90,6 +92,10 @@ class RemoteStatusSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool:
+        from airflow_provider_cased._waiting import failure_message, summary
+        from airflow_provider_cased.exceptions import CasedApiError, CasedRemoteFailure
+        from airflow_provider_cased.links import web_link
+
         try:
             response = self.fetch()
         except CasedApiError as error:
@@ -112,6 +118,14 @@ class RemoteStatusSensor(BaseSensorOperator):
         return state.is_successful
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
+        from airflow_provider_cased._waiting import failure_message, summary, validate_event
+        from airflow_provider_cased.exceptions import (
+            CasedProviderError,
+            CasedRemoteFailure,
+            CasedTimeoutError,
+        )
+        from airflow_provider_cased.links import web_link
+
         event = validate_event(event, self.spec.kind)
         if event["status"] == "success":
             state = self.spec.state(event["answer"])
