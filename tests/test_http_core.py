@@ -7,6 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
+from airflow_provider_cased._attempts import decode_answer, error_from_answer
 from airflow_provider_cased._http import (
     MAX_RETRY_AFTER_SECONDS,
     ApiRequest,
@@ -16,8 +17,6 @@ from airflow_provider_cased._http import (
     RetryPolicy,
     build_request,
     check_id,
-    decode_answer,
-    error_from_answer,
     parse_duration_hint,
     parse_retry_after,
 )

@@ -31,7 +31,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "the API description: endpoints, request bodies and their checks, retry policy, statuses",
-        (f"{PACKAGE}._http", f"{PACKAGE}._request_bodies", f"{PACKAGE}.states"),
+        (
+            f"{PACKAGE}._http",
+            f"{PACKAGE}._attempts",
+            f"{PACKAGE}._request_bodies",
+            f"{PACKAGE}.states",
+        ),
     ),
     ("the HTTP client", (f"{PACKAGE}.hooks._connection", f"{PACKAGE}.hooks._transport")),
     ("hooks", (f"{PACKAGE}.hooks", f"{PACKAGE}.hooks.*")),

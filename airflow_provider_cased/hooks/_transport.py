@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_cased._http import ApiRequest, Attempts, ClientConfig, Failure, RateGate
+from airflow_provider_cased._attempts import Attempts, RateGate
+from airflow_provider_cased._http import ApiRequest, ClientConfig, Failure
 
 if TYPE_CHECKING:
     import requests

@@ -1,4 +1,9 @@
-"""Hook for the Cased public API: deployments, agent sessions, workflows and their runs."""
+"""Hook for the Cased public API: deployments, agent sessions, workflows and their runs.
+
+Longer than most modules on purpose: one hook holds every endpoint of its API, each with
+its documented parameters and a thin ``a_…`` async twin, as Airflow's own hooks do, so a
+reader finds every call to Cased in one place. What both hooks share is in ``_base``.
+"""
 
 from __future__ import annotations
 

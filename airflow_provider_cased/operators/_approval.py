@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_cased._http import redact
+from airflow_provider_cased._attempts import redact
 from airflow_provider_cased.approval import Approval
 from airflow_provider_cased.compat import AirflowSkipException, Context, HumanInput, redact_secrets
 from airflow_provider_cased.exceptions import CasedApprovalDenied, CasedProviderError

@@ -185,7 +185,7 @@ class CaseDevActionOperator(RemoteWaitOperator):
         result.pop("raw")  # XCom keeps one copy of the output, not two
         if self.review is None:
             return result
-        from airflow_provider_cased._http import redact
+        from airflow_provider_cased._attempts import redact
         from airflow_provider_cased.operators._approval import (
             APPROVE,
             REJECT,

@@ -3,7 +3,8 @@
 Each answer carries the keys of the documented example (``docs/api/cased-public-api.md``)
 and nothing more; where the documents leave a shape open, a "Reading:" comment says
 which one was chosen. What both APIs share (authentication, routing) is in ``api.py``,
-the clock behind run and session statuses in ``timeline.py``.
+the clock behind run and session statuses in ``timeline.py``. One module for the whole
+API (longer than most, on purpose), so it reads beside the API document it answers for.
 """
 
 from __future__ import annotations
