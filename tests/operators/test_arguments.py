@@ -20,8 +20,7 @@ from airflow_provider_cased.operators.cased import (
     triggered_by_from_run,
 )
 from airflow_provider_cased.operators.casedev import CaseDevActionOperator
-from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedWorkflowRunSensor
-from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
+from airflow_provider_cased.sensors.cased import CasedWorkflowRunSensor
 
 
 @pytest.mark.parametrize(
@@ -163,14 +162,6 @@ def test_execute_complete_timeout_event_is_a_timeout_error():
         op.execute_complete({}, event)
 
 
-def test_sensor_templates_and_defaults():
-    sensor = CasedWorkflowRunSensor(
-        task_id="s", workflow_id="wf", run_id="{{ x }}", deferrable=True
-    )
-    assert set(sensor.template_fields) == {"workflow_id", "run_id"}
-    assert sensor.deferrable is True
-
-
 def test_deferrable_default_comes_from_airflow_config(monkeypatch):
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     assert CasedWorkflowRunOperator(task_id="a", workflow_id="w").deferrable is True
@@ -185,27 +176,6 @@ def test_operators_work_inside_a_dag_context():
         op = CasedWorkflowRunOperator(task_id="run", workflow_name="Weekly cost review")
     assert op.dag_id == "args_dag"
     assert [link.name for link in op.operator_extra_links] == ["Cased session"]
-
-
-SENSORS = [
-    lambda **kw: CasedWorkflowRunSensor(task_id="s", workflow_id="wf", run_id="r", **kw),
-    lambda **kw: CasedAgentSessionSensor(task_id="s", session_id="x", **kw),
-    lambda **kw: CaseDevActionExecutionSensor(task_id="s", execution_id="e", **kw),
-]
-
-
-@pytest.mark.parametrize("make_sensor", SENSORS)
-@pytest.mark.parametrize("interval", [0, 0.0, timedelta(0)])
-def test_sensors_refuse_a_poke_interval_of_zero_at_parse_time(make_sensor, interval):
-    # Deferred, an interval of 0 polled the API without pause (issue 21).
-    with pytest.raises(ValueError, match="Task 's': poke_interval must be a positive number"):
-        make_sensor(poke_interval=interval, deferrable=True)
-
-
-@pytest.mark.parametrize("make_sensor", SENSORS)
-def test_sensors_take_timedelta_intervals(make_sensor):
-    sensor = make_sensor(poke_interval=timedelta(seconds=5), warn_after=timedelta(minutes=2))
-    assert (sensor.poke_interval, sensor.warn_after) == (5.0, 120.0)
 
 
 def test_waits_take_timedelta_wherever_seconds_are_taken():

@@ -2,7 +2,7 @@
 cleared task, or work a person abandoned, starts anew.
 
 An operator's ``on_kill`` (the task killed in its worker) records the work it abandons;
-a trigger's (``tests/test_triggers.py``) only logs it, and the next try records it. The
+a trigger's (``tests/triggers/test_triggers.py``) only logs it, and the next try records it. The
 task state store is the one Airflow 3.3 gives a task (here a dict with its
 ``get``/``set``); ``make e2e`` checks the same against a real deployment (mark failed
 through the REST API; restart the triggerer).

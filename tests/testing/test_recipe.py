@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-RECIPE = Path(__file__).resolve().parent.parent / "docs" / "testing-recipe"
+RECIPE = Path(__file__).resolve().parents[2] / "docs" / "testing-recipe"
 
 
 def test_the_testing_recipe_passes_in_a_fresh_project(tmp_path):
