@@ -3,7 +3,8 @@
 No account and no network: the emulator speaks both APIs on 127.0.0.1, the
 default connections point at it, and Airflow's metadata DB lives in a
 project-local AIRFLOW_HOME. Prints one line per DAG and a summary; Airflow's own log
-of every run goes to ``.airflow-demo/demo.log``. Exits 1 if any DAG failed.
+of every run goes to ``demo.log`` in that home (``.airflow-demo-<Airflow version>``: a
+home migrated by one Airflow cannot be used by an older one). Exits 1 if any DAG failed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-AIRFLOW_HOME = ROOT / ".airflow-demo"
+AIRFLOW_HOME = ROOT / f".airflow-demo-{version('apache-airflow')}"
 LOG_FILE = AIRFLOW_HOME / "demo.log"
 
 # Airflow reads its config when first imported: set everything before that.
