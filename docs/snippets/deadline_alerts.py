@@ -6,7 +6,12 @@ from __future__ import annotations
 # [START deadline_alert]
 from datetime import timedelta
 
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, task
+from airflow.sdk import DAG, task
+
+try:
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+except ImportError:  # Airflow 3.1 does not export them from airflow.sdk yet
+    from airflow.sdk.definitions.deadline import AsyncCallback, DeadlineAlert, DeadlineReference
 
 from airflow_provider_cased.notifications.cased import CasedAgentSessionNotifier
 
