@@ -17,13 +17,14 @@ PYTEST_ARGS ?=
 # halve it even on 2 cores. Each worker has its own AIRFLOW_HOME (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv venv-airflow2 test test-airflow2 lint format demo bench e2e e2e-distributed wheel-check ci clean
+.PHONY: help venv venv-airflow2 test test-airflow2 lint format docs demo bench e2e e2e-distributed wheel-check ci clean
 
 help:
 	@echo "make demo           run the example DAGs end to end against the local emulator"
 	@echo "make test           run the test suite (Airflow $(AIRFLOW_VERSION))"
 	@echo "make test-airflow2  run the same suite on Airflow $(AIRFLOW2_VERSION)"
 	@echo "make lint           ruff check, ruff format --check, mypy"
+	@echo "make docs           build the docs site into docs/_build/html (warnings are errors)"
 	@echo "make bench          print the benchmark figures"
 	@echo "make e2e            scheduler + triggerer + PostgreSQL + browser check"
 	@echo "make e2e-distributed  CeleryExecutor + Redis + 2 workers + 2 triggerers, load + chaos"
@@ -61,13 +62,25 @@ test-airflow2: venv-airflow2
 	$(VENV2)/bin/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check airflow_provider_cased tests example_dags benchmarks scripts
-	$(VENV)/bin/ruff format --check airflow_provider_cased tests example_dags benchmarks scripts
+	$(VENV)/bin/ruff check airflow_provider_cased tests example_dags benchmarks scripts docs
+	$(VENV)/bin/ruff format --check airflow_provider_cased tests example_dags benchmarks scripts docs
 	$(VENV)/bin/mypy
 
 format: venv
-	$(VENV)/bin/ruff check --fix airflow_provider_cased tests example_dags benchmarks scripts
-	$(VENV)/bin/ruff format airflow_provider_cased tests example_dags benchmarks scripts
+	$(VENV)/bin/ruff check --fix airflow_provider_cased tests example_dags benchmarks scripts docs
+	$(VENV)/bin/ruff format airflow_provider_cased tests example_dags benchmarks scripts docs
+
+# The docs extra goes into the same venv (autodoc imports the provider with its Airflow);
+# its own stamp, so `make venv` stays as it was. Offline: no intersphinx, nothing fetched.
+DOCS_STAMP = $(VENV)/.installed-docs-$(AIRFLOW_VERSION)
+
+$(DOCS_STAMP): $(VENV)/$(STAMP) pyproject.toml
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,dev,docs]"
+	@touch $@
+
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
@@ -85,4 +98,4 @@ wheel-check: venv
 	$(VENV)/bin/python scripts/wheel_check.py
 
 clean:
-	rm -rf $(VENV) $(VENV2) .airflow-* build dist *.egg-info
+	rm -rf $(VENV) $(VENV2) .airflow-* build dist *.egg-info docs/_build

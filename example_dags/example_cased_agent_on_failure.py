@@ -28,6 +28,7 @@ with DAG(
     schedule=None,
     tags=["cased", "example"],
 ):
+    # [START agent_session_notifier]
     check = PythonOperator(
         task_id="check_inventory_feed",
         python_callable=check_inventory_feed,
@@ -39,3 +40,4 @@ with DAG(
         task_id="cleanup", python_callable=lambda: print("clean-up done"), trigger_rule="all_done"
     )
     check >> cleanup
+    # [END agent_session_notifier]

@@ -17,6 +17,7 @@ except ImportError:  # Airflow 2.x calls assets datasets
 COST_REVIEW = Asset("cased://workflows/weekly-cost-review")
 
 
+# [START asset_follow_up]
 @task
 def report_outcome(**context: Any) -> list[dict[str, Any]]:
     # Airflow 3 names them triggering_asset_events; 2.x triggering_dataset_events.
@@ -39,3 +40,4 @@ with DAG(
     tags=["cased", "example"],
 ):
     report_outcome()
+# [END asset_follow_up]

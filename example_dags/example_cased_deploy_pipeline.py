@@ -17,12 +17,14 @@ try:
 except ImportError:  # Airflow 2.x without the standard provider
     from airflow.operators.python import PythonOperator  # type: ignore[no-redef]
 
+# [START deployment_fields]
 DEPLOY = {
     "deployment_request": "Production deploy of checkout {{ params.version }}",
     "repository_full_name": "my-org/checkout",
     "commit_sha": "{{ params.commit_sha }}",
     "ref": "refs/heads/main",
 }
+# [END deployment_fields]
 
 
 def deploy(version: str) -> str:
@@ -38,6 +40,7 @@ with DAG(
     params={"version": "v1.2.3", "commit_sha": "4f1c2e9"},
     tags=["cased", "example"],
 ):
+    # [START deployment_operator_and_notifier]
     started = CasedDeploymentOperator(task_id="notify_start", status="running", **DEPLOY)
     report_outcome = CasedDeploymentNotifier(**DEPLOY)
     rollout = PythonOperator(
@@ -48,3 +51,4 @@ with DAG(
         on_failure_callback=report_outcome,
     )
     started >> rollout
+    # [END deployment_operator_and_notifier]

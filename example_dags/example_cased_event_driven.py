@@ -19,6 +19,7 @@ except ImportError:  # Airflow 2.x: no AssetWatcher, no event-driven scheduling
     AssetWatcher = None
 
 if AssetWatcher is not None:
+    # [START event_trigger_asset]
     MIGRATION_CHECK_FAILED = Asset(
         "cased_migration_check_failed",
         watchers=[
@@ -36,7 +37,9 @@ if AssetWatcher is not None:
             )
         ],
     )
+    # [END event_trigger_asset]
 
+    # [START event_driven_dag]
     # One XCom with the whole run (a dict return type would split it into one per key).
     @task(multiple_outputs=False)
     def failed_run(**context: Any) -> dict[str, Any]:
@@ -64,3 +67,4 @@ if AssetWatcher is not None:
             context={"run": "{{ ti.xcom_pull(task_ids='failed_run') }}"},
         )
         run >> investigate
+    # [END event_driven_dag]

@@ -19,6 +19,7 @@ with DAG(
     schedule=None,
     tags=["cased", "example"],
 ):
+    # [START fan_in_sensors]
     for name, workflow_id in WORKFLOWS.items():
         start = CasedWorkflowRunOperator(
             task_id=f"start_{name}",
@@ -48,3 +49,4 @@ with DAG(
         timeout=60 * 60,
         deferrable=True,
     )
+    # [END fan_in_sensors]

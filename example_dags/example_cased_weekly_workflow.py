@@ -27,6 +27,7 @@ with DAG(
     catchup=False,
     tags=["cased", "example"],
 ):
+    # [START workflow_run_operator]
     CasedWorkflowRunOperator(
         task_id="weekly_cost_review",
         workflow_name="Weekly cost review",
@@ -41,3 +42,4 @@ with DAG(
         warn_after=60 * 60,
         outlets=[COST_REVIEW],
     )
+    # [END workflow_run_operator]

@@ -21,6 +21,7 @@ with DAG(
     params={"contract_url": "s3://contracts/2024/acme-msa.pdf"},
     tags=["casedev", "example"],
 ):
+    # [START casedev_action_operator]
     review = CaseDevActionOperator(
         task_id="contract_review",
         action_name="Contract review",  # configured with a webhook: answers "running" at once
@@ -37,3 +38,4 @@ with DAG(
         return execution["status"]
 
     file_findings(review.output)
+    # [END casedev_action_operator]

@@ -169,6 +169,7 @@ class CasedAgentSessionNotifier(_CasedNotifier):
     :param agent_context: JSON object for the agent; default: the DAG id, run id,
         task id, try number, state, log URL and the error message. (Not ``context``:
         BaseNotifier keeps the callback context under that name.)
+
     A failure to start the session is logged and never changes the task's outcome.
     """
 
