@@ -154,7 +154,7 @@ class CaseDevActionOperator(RemoteWaitOperator):
         """The action id given, else the one found by its exact name."""
         if self.action_name is None:
             return str(self.resolved_action_id)
-        action = hook.find_action_by_name(required_str("action_name", self.action_name))
+        action = hook.find_action_by_name(self.action_name)  # checked in _execute_body
         self.resolved_action_id = str(action["id"])
         self.log.info("Action %r is %s", self.action_name, self.resolved_action_id)
         return self.resolved_action_id
