@@ -200,9 +200,15 @@ def base_hook() -> type[BaseHook]:
 
 def __getattr__(name: str) -> Any:
     # Only hooks subclass BaseHook, and DAG files never import a hook: importing it here,
-    # on first use, keeps it out of DAG parsing.
+    # on first use, keeps it out of DAG parsing. The same for the plugin base class.
     if name == "BaseHook":
         return base_hook()
+    if name == "AirflowPlugin":
+        # The same home on 2.11 and every 3.x (3.3 re-exports the shared one, and its
+        # plugin loaders check the class name, not its identity).
+        from airflow.plugins_manager import AirflowPlugin
+
+        return AirflowPlugin
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
