@@ -86,6 +86,7 @@ EXAMPLE_DAG_IDS = [
     "cased_fan_in_sensors",
     "cased_agent_session_on_failure",
     "cased_cost_review_follow_up",
+    "casedev_contract_review_follow_up",
     # Event-driven scheduling (AssetWatcher) exists from Airflow 3.
     *(["cased_investigate_failed_migration_check"] if AIRFLOW_3 else []),
 ]

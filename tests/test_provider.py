@@ -41,6 +41,8 @@ def test_every_module_and_class_named_in_provider_info_imports():
         info["notifications"]
         + info["extra-links"]
         + [c["hook-class-name"] for c in info["connection-types"]]
+        + [p["plugin-class"] for p in info["plugins"]]
+        + [u["handler"] for key in ("asset-uris", "dataset-uris") for u in info[key]]
     )
     for module in modules:
         import_module(module)
