@@ -117,7 +117,8 @@ def test_dag_file_imports_stay_light():
         "import airflow_provider_cased.operators.cased, airflow_provider_cased.operators.casedev,"
         " airflow_provider_cased.sensors.cased, airflow_provider_cased.sensors.casedev,"
         " airflow_provider_cased.notifications.cased;"
-        "heavy={'requests','httpx','aiohttp','urllib3','airflow_provider_cased.hooks.cased'} & (set(sys.modules)-before);"
+        "heavy={'requests','httpx','aiohttp','urllib3','airflow_provider_cased.hooks.cased',"
+        " 'airflow_provider_cased.plugins'} & (set(sys.modules)-before);"
         "print(sorted(heavy))"
     )
     out = subprocess.run(

@@ -36,6 +36,26 @@ def test_plugin_mounts_the_receiver_from_airflow_3_1_and_nothing_before():
         assert apps == [] and webhook_apps() == []
 
 
+def test_loading_the_plugin_builds_nothing():
+    # Airflow imports the plugin in every process that loads plugins (scheduler, DAG
+    # processor, tasks): the receiver and FastAPI come only when fastapi_apps is read.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, airflow_provider_cased.compat;"
+        "before=set(sys.modules);"
+        "import airflow_provider_cased.plugins.casedev_webhooks;"
+        "new=set(sys.modules)-before;"
+        "print(sorted(m for m in new if m.split('.')[0] in ('fastapi','starlette')"
+        " or m.startswith('airflow_provider_cased.plugins._')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 @pytest.fixture(scope="module")
 def follow_up_asset(airflow_db) -> int:
     """The example DAG in the metadata DB as the DAG processor writes it, unpaused: its
