@@ -88,18 +88,23 @@ def follow_up_asset(airflow_db) -> int:
 
 
 @pytest.fixture
-def client(follow_up_asset, set_connection) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
-    from airflow_provider_cased.plugins._webhook_app import build_app
-
-    set_connection(
+def webhook_connection(set_connection) -> str:
+    """The casedev connection the deliveries name, with the signing secret."""
+    return set_connection(
         CONN_ID,
         "https://api.case.dev",
         password="sk_case_test",
         conn_type="casedev",
         extra={"webhook_secret": SECRET},
     )
+
+
+@pytest.fixture
+def client(follow_up_asset, webhook_connection) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_cased.plugins._webhook_app import build_app
+
     with TestClient(build_app()) as test_client:
         yield test_client
 
@@ -357,19 +362,12 @@ def test_the_api_server_refuses_to_start_where_the_pinned_function_is_missing(mo
 
 
 @needs_receiver
-def test_airflow_mounts_it_outside_its_login(follow_up_asset, set_connection, monkeypatch):
+def test_airflow_mounts_it_outside_its_login(follow_up_asset, webhook_connection, monkeypatch):
     """Airflow's own api-server app, from provider info → plugins manager → mount."""
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
     monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", uuid.uuid4().hex)
-    set_connection(
-        CONN_ID,
-        "https://api.case.dev",
-        password="sk_case_test",
-        conn_type="casedev",
-        extra={"webhook_secret": SECRET},
-    )
     body = delivery()
     with TestClient(create_app()) as api:
         unauthorized = api.get("/api/v2/dags")
