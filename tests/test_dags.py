@@ -91,7 +91,7 @@ EXAMPLE_DAG_IDS = [
     # Event-driven scheduling (AssetWatcher) exists from Airflow 3.
     *(["cased_investigate_failed_migration_check"] if AIRFLOW_3 else []),
     # Only with the [ai] extra (the 3.3 line): without it the file defines no DAG.
-    *(["casedev_ai_agent"] if COMMON_AI else []),
+    *(["casedev_ai_agent", "cased_ai_agent"] if COMMON_AI else []),
 ]
 
 
@@ -124,6 +124,10 @@ def test_example_dag_succeeds(bag, emu, dag_id):
         assert execution["actionId"] == "action_summarize"
         assert execution["input"]["document_url"] == "s3://contracts/2024/acme-msa.pdf"
         assert isinstance(execution["input"]["prompt"], str)
+    if dag_id == "cased_ai_agent":
+        [session] = emu.agent_sessions.values()
+        assert session["context"] == {"service": "checkout", "environment": "production"}
+        assert session["status"] == "completed"
 
 
 def test_run_completes_with_templated_nested_context(bag, emu, deferrable):
