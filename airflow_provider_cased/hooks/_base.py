@@ -98,9 +98,10 @@ class ApiHookBase(BaseHook):
 
         :param timeout: the call's time limit in seconds; None keeps the connection's timeouts.
         """
+        config = self.config  # read before copying, so the copy shares it instead of reading again
         call = copy.copy(self)
         deadline = None if timeout is None else time.monotonic() + float(timeout)
-        call._transport = SyncTransport(self.config, self.log, deadline=deadline)
+        call._transport = SyncTransport(config, self.log, deadline=deadline)
         call._async_transport = None
         return call
 
