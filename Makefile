@@ -15,8 +15,10 @@ AIRFLOW2_EXCLUDE_NEWER ?= 2026-03-20T00:00:00Z
 PYTEST_ARGS ?=
 # The [ai] extra (common.ai, Python 3.11+) goes into the 3.3 line's venv: its tests run
 # there and skip elsewhere (older lines resolve as of dates before common.ai 1.0 existed).
+# A venv resolved as of a cut-off gets only what the tests need: the dev tools (ruff is
+# pinned to a minor newer than those cut-offs) run in the 3.3 venv (`make lint`).
 comma := ,
-EXTRAS ?= test,dev$(if $(filter 3.3.%,$(AIRFLOW_VERSION)),$(comma)ai)
+EXTRAS ?= test$(if $(AIRFLOW_EXCLUDE_NEWER),,$(comma)dev)$(if $(filter 3.3.%,$(AIRFLOW_VERSION)),$(comma)ai)
 # pytest-xdist workers: half of the suite's time is waiting on polls, so 2 workers about
 # halve it even on 2 cores. Each worker has its own AIRFLOW_HOME (tests/conftest.py).
 PYTEST_WORKERS ?= 2
@@ -54,7 +56,7 @@ $(VENV)/$(STAMP): pyproject.toml
 STAMP2 = .installed-$(AIRFLOW2_VERSION)$(if $(AIRFLOW2_EXCLUDE_NEWER),-asof-$(subst :,,$(AIRFLOW2_EXCLUDE_NEWER)))
 
 $(VENV2)/$(STAMP2): pyproject.toml
-	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION),$(STAMP2),$(if $(AIRFLOW2_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW2_EXCLUDE_NEWER)"),test$(comma)dev)
+	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION),$(STAMP2),$(if $(AIRFLOW2_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW2_EXCLUDE_NEWER)"),test$(if $(AIRFLOW2_EXCLUDE_NEWER),,$(comma)dev))
 
 venv: $(VENV)/$(STAMP)
 venv-airflow2: $(VENV2)/$(STAMP2)
