@@ -127,3 +127,11 @@ with dag("d_wrong_returns"):
     session_returns_int()
     session_returns_misspelt_key()
     action_returns_str()
+
+with dag("d_casedev_action_mapped"):
+
+    @task.casedev_action(action_id="action_summarize", **SYNC)
+    def summarize_each(doc: str) -> dict[str, Any]:
+        return {"doc": doc}
+
+    summarize_each.expand(doc=["q1-report", "q2-report"])

@@ -159,3 +159,10 @@ def test_arguments_the_function_returns_are_refused_at_parse_time():
 
     with pytest.raises(TypeError, match=r"the function returns prompt; do not pass prompt="):
         cased_agent_session_task(lambda: "x", prompt="y")()
+
+
+def test_a_mapped_decorated_task_runs_once_per_argument(bag, emulator):
+    state, tasks = run_dag(bag, "d_casedev_action_mapped")
+    assert state == "success", tasks
+    inputs = sorted(e["input"]["doc"] for e in emulator.executions.values())
+    assert inputs == ["q1-report", "q2-report"]
