@@ -17,6 +17,7 @@ from airflow_provider_cased._request_bodies import SET_BY_TASK_FUNCTION
 from airflow_provider_cased.compat import (
     Context,
     DecoratedOperator,
+    airflow_at_least,
     call_task_function,
     task_decorator_factory,
 )
@@ -42,8 +43,10 @@ class TaskFunctionOperator(DecoratedOperator):
     custom_operator_name: str  # "@task.<name>", how errors and the UI name the task's kind
     returns: ClassVar[tuple[str, ...]]
     hook: Any  # the operator's hook (a cached property)
-    # The function's values, not the placeholder, become the task's rendered fields (3.x).
-    overwrite_rtif_after_execution: bool = True
+    # The function's values, not the placeholder, become the task's rendered fields. Not
+    # on 3.0: its task runner sends them even after a failed try, when the server no
+    # longer knows that try (404), and the retry never runs.
+    overwrite_rtif_after_execution: bool = airflow_at_least(3, 1)
 
     def __init__(
         self,
@@ -85,7 +88,11 @@ class TaskFunctionOperator(DecoratedOperator):
         self.use_returned(
             call_task_function(self.python_callable, self.op_args, self.op_kwargs, context)
         )
-        return super().execute(context)
+        # The operator's execute, past DecoratedOperator's: that one only collects assets
+        # among the function's arguments and return value (here the request's input, never
+        # an asset), and on Airflow 3.0 calls self.xcom_push, which the Task SDK's
+        # BaseOperator lacks there.
+        return super(DecoratedOperator, self).execute(context)
 
 
 def decorator(
