@@ -93,7 +93,13 @@ def cased_workflow_run_task(
 ) -> TaskDecorator:
     """``@task.cased_workflow_run(workflow_id=… | workflow_name=…, …)``: the function returns
     the run's ``context`` (a dict, or None); every other argument is
-    ``CasedWorkflowRunOperator``'s. The task returns the run, as the operator does."""
+    ``CasedWorkflowRunOperator``'s. The task returns the run, as the operator does.
+
+    :param python_callable: the decorated function (``@task.cased_workflow_run`` passes it).
+    :param multiple_outputs: push each key of the task's result as its own XCom too
+        (default False: the function's ``-> dict`` annotation describes its return value,
+        the request's input, not the task's result).
+    """
     return decorator(CasedWorkflowRunDecoratedOperator, python_callable, multiple_outputs, kwargs)
 
 
@@ -104,5 +110,11 @@ def cased_agent_session_task(
 ) -> TaskDecorator:
     """``@task.cased_agent_session(…)``: the function returns the prompt (a str), or a dict
     with ``prompt`` and optionally ``context``; every other argument is
-    ``CasedAgentSessionOperator``'s. The task returns the session, as the operator does."""
+    ``CasedAgentSessionOperator``'s. The task returns the session, as the operator does.
+
+    :param python_callable: the decorated function (``@task.cased_agent_session`` passes it).
+    :param multiple_outputs: push each key of the task's result as its own XCom too
+        (default False: the function's ``-> dict`` annotation describes its return value,
+        the request's input, not the task's result).
+    """
     return decorator(CasedAgentSessionDecoratedOperator, python_callable, multiple_outputs, kwargs)

@@ -47,5 +47,11 @@ def casedev_action_task(
 ) -> TaskDecorator:
     """``@task.casedev_action(action_id=… | action_name=…, …)``: the function returns the
     execution's ``input`` (a dict); every other argument is ``CaseDevActionOperator``'s. The
-    task returns the execution, as the operator does."""
+    task returns the execution, as the operator does.
+
+    :param python_callable: the decorated function (``@task.casedev_action`` passes it).
+    :param multiple_outputs: push each key of the task's result as its own XCom too
+        (default False: the function's ``-> dict`` annotation describes its return value,
+        the request's input, not the task's result).
+    """
     return decorator(CaseDevActionDecoratedOperator, python_callable, multiple_outputs, kwargs)
