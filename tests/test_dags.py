@@ -88,6 +88,9 @@ EXAMPLE_DAG_IDS = [
     "cased_fan_in_sensors",
     "cased_agent_session_on_failure",
     "cased_cost_review_follow_up",
+    "cased_workflow_run_decorator",
+    "cased_agent_session_decorator",
+    "casedev_action_decorator",
     # Event-driven scheduling (AssetWatcher) exists from Airflow 3.
     *(["cased_investigate_failed_migration_check"] if AIRFLOW_3 else []),
     # Only with the [ai] extra (the 3.3 line): without it the file defines no DAG.

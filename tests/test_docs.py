@@ -211,6 +211,11 @@ PUBLIC_NAMES = {
         "CasedDeploymentNotifier",
         "CasedAgentSessionNotifier",
     ],
+    "airflow_provider_cased.decorators.cased": [
+        "cased_workflow_run_task",
+        "cased_agent_session_task",
+    ],
+    "airflow_provider_cased.decorators.casedev": ["casedev_action_task"],
     "airflow_provider_cased.approval": ["Approval"],
     "airflow_provider_cased.retry_policy": ["CasedRetryPolicy"],
 }
