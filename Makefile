@@ -13,6 +13,12 @@ AIRFLOW_EXCLUDE_NEWER ?=
 # environment then fails once a Fernet key is configured, as `airflow db migrate` does).
 AIRFLOW2_EXCLUDE_NEWER ?= 2026-03-20T00:00:00Z
 PYTEST_ARGS ?=
+# The [ai] extra (common.ai, Python 3.11+) goes into the 3.3 line's venv: its tests run
+# there and skip elsewhere (older lines resolve as of dates before common.ai 1.0 existed).
+# A venv resolved as of a cut-off gets only what the tests need: the dev tools (ruff is
+# pinned to a minor newer than those cut-offs) run in the 3.3 venv (`make lint`).
+comma := ,
+EXTRAS ?= test$(if $(AIRFLOW_EXCLUDE_NEWER),,$(comma)dev)$(if $(filter 3.3.%,$(AIRFLOW_VERSION)),$(comma)ai)
 # pytest-xdist workers: half of the suite's time is waiting on polls, so 2 workers about
 # halve it even on 2 cores. Each worker has its own AIRFLOW_HOME (tests/conftest.py).
 PYTEST_WORKERS ?= 2
@@ -34,23 +40,23 @@ help:
 # target depends on pyproject.toml, so a change to any of them reinstalls.
 STAMP = .installed-$(AIRFLOW_VERSION)$(if $(AIRFLOW_EXCLUDE_NEWER),-asof-$(subst :,,$(AIRFLOW_EXCLUDE_NEWER)))
 
-# $(1) = venv dir, $(2) = Airflow version, $(3) = stamp name, $(4) = uv options.
+# $(1) = venv dir, $(2) = Airflow version, $(3) = stamp name, $(4) = uv options, $(5) = extras.
 define make_venv
 	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	@test -x $(1)/bin/uv || $(1)/bin/python -m pip install -q --disable-pip-version-check uv
-	$(1)/bin/uv pip install -q --python $(1)/bin/python $(4) "apache-airflow==$(2)" -e ".[test,dev]"
+	$(1)/bin/uv pip install -q --python $(1)/bin/python $(4) "apache-airflow==$(2)" -e ".[$(5)]"
 	@touch $(1)/$(3)
 endef
 
 # With a cut-off, --reinstall: uv otherwise keeps packages already in the venv (from
 # a run without it) that are newer than the cut-off, even with --upgrade.
 $(VENV)/$(STAMP): pyproject.toml
-	$(call make_venv,$(VENV),$(AIRFLOW_VERSION),$(STAMP),$(if $(AIRFLOW_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW_EXCLUDE_NEWER)"))
+	$(call make_venv,$(VENV),$(AIRFLOW_VERSION),$(STAMP),$(if $(AIRFLOW_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW_EXCLUDE_NEWER)"),$(EXTRAS))
 
 STAMP2 = .installed-$(AIRFLOW2_VERSION)$(if $(AIRFLOW2_EXCLUDE_NEWER),-asof-$(subst :,,$(AIRFLOW2_EXCLUDE_NEWER)))
 
 $(VENV2)/$(STAMP2): pyproject.toml
-	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION),$(STAMP2),$(if $(AIRFLOW2_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW2_EXCLUDE_NEWER)"))
+	$(call make_venv,$(VENV2),$(AIRFLOW2_VERSION),$(STAMP2),$(if $(AIRFLOW2_EXCLUDE_NEWER),--reinstall --exclude-newer "$(AIRFLOW2_EXCLUDE_NEWER)"),test$(if $(AIRFLOW2_EXCLUDE_NEWER),,$(comma)dev))
 
 venv: $(VENV)/$(STAMP)
 venv-airflow2: $(VENV2)/$(STAMP2)
@@ -75,7 +81,7 @@ format: venv
 DOCS_STAMP = $(VENV)/.installed-docs-$(AIRFLOW_VERSION)
 
 $(DOCS_STAMP): $(VENV)/$(STAMP) pyproject.toml
-	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,dev,docs]"
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python "apache-airflow==$(AIRFLOW_VERSION)" -e ".[$(EXTRAS),docs]"
 	@touch $@
 
 docs: $(DOCS_STAMP)

@@ -85,6 +85,21 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_cased.notifications.cased.CasedAgentSessionNotifier",
         ],
         "extra-links": ["airflow_provider_cased.links.CasedSessionLink"],
+        # task.<name> in DAG files (Airflow imports the module on first use).
+        "task-decorators": [
+            {
+                "name": "cased_workflow_run",
+                "class-name": "airflow_provider_cased.decorators.cased.cased_workflow_run_task",
+            },
+            {
+                "name": "cased_agent_session",
+                "class-name": "airflow_provider_cased.decorators.cased.cased_agent_session_task",
+            },
+            {
+                "name": "casedev_action",
+                "class-name": "airflow_provider_cased.decorators.casedev.casedev_action_task",
+            },
+        ],
         # The case.dev webhook receiver on the api-server (3.1+; inert on 2.11 and 3.0).
         "plugins": [
             {

@@ -101,6 +101,26 @@ def without_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+class SetByTaskFunction:
+    """A field a decorated task's function fills in when the task runs (``@task.cased_…``):
+    nothing to check at parse time. One instance, kept by copies and pickles."""
+
+    def __repr__(self) -> str:
+        return "DYNAMIC (returned by the task's function)"
+
+    def __copy__(self) -> SetByTaskFunction:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> SetByTaskFunction:
+        return self
+
+    def __reduce__(self) -> str:
+        return "SET_BY_TASK_FUNCTION"
+
+
+SET_BY_TASK_FUNCTION = SetByTaskFunction()
+
+
 def _is_xcom_arg(value: Any) -> bool:
     # Duck-typed so no Airflow module is imported for it: XComArg/PlainXComArg/MappedArgument.
     return hasattr(value, "resolve") and hasattr(value, "operator")
@@ -108,8 +128,9 @@ def _is_xcom_arg(value: Any) -> bool:
 
 def renders_later(value: Any) -> bool:
     """True when Airflow fills in part of ``value`` at run time: a template or a task output,
-    at any depth of its dicts and lists (Airflow renders templated fields all the way down)."""
-    if is_template(value) or _is_xcom_arg(value):
+    at any depth of its dicts and lists (Airflow renders templated fields all the way down),
+    or a decorated task's function returns it."""
+    if is_template(value) or _is_xcom_arg(value) or value is SET_BY_TASK_FUNCTION:
         return True
     if isinstance(value, Mapping):
         return any(renders_later(item) for item in value.values())

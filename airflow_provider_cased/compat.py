@@ -66,6 +66,7 @@ else:  # Airflow 2.11
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook, Context
+    from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
     from airflow.sdk.types import TaskInstanceKey
 else:
     TaskInstanceKey = Any
@@ -198,14 +199,48 @@ def base_hook() -> type[BaseHook]:
     return BaseHook
 
 
+def _taskflow() -> Any:
+    """TaskFlow's decorator module: ``airflow.sdk.bases.decorator`` on 3.0-3.4,
+    ``airflow.decorators.base`` on 2.11."""
+    if AIRFLOW_V3:
+        from airflow.sdk.bases import decorator
+    else:
+        from airflow.decorators import base as decorator  # type: ignore[no-redef,attr-defined]
+    return decorator
+
+
+def call_task_function(python_callable: Any, op_args: Any, op_kwargs: Any, context: Context) -> Any:
+    """Call a decorated task's function as ``@task`` does: ``op_args``, then ``op_kwargs``
+    and the context keys its signature names (``ds``, ``ti``, ``**context``)."""
+    try:
+        from airflow.sdk.definitions.context import context_merge  # 3.1+
+    except ImportError:
+        from airflow.utils.context import context_merge  # type: ignore[no-redef,attr-defined]
+    try:
+        from airflow.sdk.bases.decorator import determine_kwargs  # 3.2+
+    except ImportError:
+        from airflow.utils.operator_helpers import (  # type: ignore[no-redef]
+            determine_kwargs,
+        )
+    context_merge(context, op_kwargs)
+    return python_callable(*op_args, **determine_kwargs(python_callable, op_args, context))
+
+
 def __getattr__(name: str) -> Any:
     # Only hooks subclass BaseHook, and DAG files never import a hook: importing it here,
-    # on first use, keeps it out of DAG parsing. The same for the plugin base class.
+    # on first use, keeps it out of DAG parsing.
     if name == "BaseHook":
         return base_hook()
+    # Only our task decorators need TaskFlow's machinery; Airflow imports them when a DAG
+    # file uses ``task.cased_…``, so a DAG of classic operators never pays for it.
+    if name == "DecoratedOperator":
+        return _taskflow().DecoratedOperator
+    if name == "task_decorator_factory":
+        return _taskflow().task_decorator_factory
     if name == "AirflowPlugin":
-        # The same home on 2.11 and every 3.x (3.3 re-exports the shared one, and its
-        # plugin loaders check the class name, not its identity).
+        # Only the webhook plugin subclasses it, and DAG files never import that. The same
+        # home on 2.11 and every 3.x (3.3 re-exports the shared one; its plugin loaders
+        # check the class name, not its identity).
         from airflow.plugins_manager import AirflowPlugin
 
         return AirflowPlugin
@@ -228,14 +263,17 @@ __all__ = [
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
+    "DecoratedOperator",
     "HumanInput",
     "TaskInstanceKey",
     "TriggerEvent",
     "aget_connection",
     "airflow_at_least",
+    "call_task_function",
     "default_deferrable",
     "missing_before",
     "redact_secrets",
+    "task_decorator_factory",
     "xcom_value",
 ]
 

@@ -8,17 +8,17 @@ the investigation has been requested.
 
 from __future__ import annotations
 
-from airflow import DAG
-
 from airflow_provider_cased.notifications.cased import CasedAgentSessionNotifier
 
 try:
     from airflow.providers.standard.operators.python import PythonOperator
-except ImportError:  # Airflow 2.x without the standard provider
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
     from airflow.operators.python import PythonOperator  # type: ignore[no-redef]
 
 
-def check_inventory_feed() -> None:
+def read_inventory_feed() -> None:
     raise RuntimeError("inventory feed is 3 hours stale (last row 2024-05-01T06:00Z)")
 
 
@@ -29,9 +29,9 @@ with DAG(
     tags=["cased", "example"],
 ):
     # [START agent_session_notifier]
-    check = PythonOperator(
+    check_inventory_feed = PythonOperator(
         task_id="check_inventory_feed",
-        python_callable=check_inventory_feed,
+        python_callable=read_inventory_feed,
         on_failure_callback=CasedAgentSessionNotifier(
             prompt="Task {{ ti.task_id }} of {{ dag.dag_id }} failed. Find out why and suggest a fix.",
         ),
@@ -39,5 +39,5 @@ with DAG(
     cleanup = PythonOperator(
         task_id="cleanup", python_callable=lambda: print("clean-up done"), trigger_rule="all_done"
     )
-    check >> cleanup
+    check_inventory_feed >> cleanup
     # [END agent_session_notifier]

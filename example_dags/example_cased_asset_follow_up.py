@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow import DAG
-
 try:
-    from airflow.sdk import Asset, task
-except ImportError:  # Airflow 2.x calls assets datasets
+    from airflow.sdk import DAG, Asset, task
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
     from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
     from airflow.decorators import task  # type: ignore[no-redef]
 
@@ -20,8 +19,9 @@ COST_REVIEW = Asset("cased://workflows/weekly-cost-review")
 # [START asset_follow_up]
 @task
 def report_outcome(**context: Any) -> list[dict[str, Any]]:
-    # Airflow 3 names them triggering_asset_events; 2.x triggering_dataset_events.
-    events = context.get("triggering_asset_events") or context.get("triggering_dataset_events")
+    events = context.get("triggering_asset_events")
+    if events is None:  # Airflow 2.11 names them after datasets
+        events = context.get("triggering_dataset_events")  # noqa: AIR301
     outcomes = [dict(event.extra) for found in (events or {}).values() for event in found]
     for outcome in outcomes:
         print(

@@ -7,14 +7,14 @@ task's state (success -> ``success``, failed -> ``failure``).
 
 from __future__ import annotations
 
-from airflow import DAG
-
 from airflow_provider_cased.notifications.cased import CasedDeploymentNotifier
 from airflow_provider_cased.operators.cased import CasedDeploymentOperator
 
 try:
     from airflow.providers.standard.operators.python import PythonOperator
-except ImportError:  # Airflow 2.x without the standard provider
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
     from airflow.operators.python import PythonOperator  # type: ignore[no-redef]
 
 # [START deployment_fields]

@@ -7,12 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow import DAG
-
 from airflow_provider_cased.operators.cased import CasedAgentSessionOperator
 
 try:
-    from airflow.sdk import Asset, AssetWatcher, task
+    from airflow.sdk import DAG, Asset, AssetWatcher, task
 
     from airflow_provider_cased.triggers.cased import CasedWorkflowRunEventTrigger
 except ImportError:  # Airflow 2.x: no AssetWatcher, no event-driven scheduling

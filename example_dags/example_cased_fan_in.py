@@ -3,7 +3,10 @@ for all of them with sensors (deferred: no worker slot is held while they run)."
 
 from __future__ import annotations
 
-from airflow import DAG
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
 
 from airflow_provider_cased.operators.cased import (
     CasedAgentSessionOperator,

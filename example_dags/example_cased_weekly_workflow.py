@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow import DAG
-
 from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
 
 try:
-    from airflow.sdk import Asset
-except ImportError:  # Airflow 2.x calls assets datasets
+    from airflow.sdk import DAG, Asset
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
     from airflow.datasets import Dataset as Asset  # type: ignore[no-redef]
 
 COST_REVIEW = Asset("cased://workflows/weekly-cost-review")

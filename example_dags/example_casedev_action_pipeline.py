@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow import DAG
-
 from airflow_provider_cased.operators.casedev import CaseDevActionOperator
 
 try:
-    from airflow.sdk import task
-except ImportError:  # Airflow 2.x
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
     from airflow.decorators import task  # type: ignore[no-redef]
 
 

@@ -29,6 +29,11 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 # The examples poll every 30 s, as in production; a cluster policy (the one users can
 # put in their own test Airflow) makes them poll every second against the emulator.
 os.environ.setdefault("CASED_TEST_POLL_INTERVAL", "1")
+# The common.ai example's agent (with the [ai] extra) thinks with pydantic-ai's offline test
+# model: it calls each tool once and answers with what they returned. No LLM, no network.
+os.environ["AIRFLOW_CONN_PYDANTICAI_DEFAULT"] = (
+    '{"conn_type": "pydanticai", "extra": {"model": "test"}}'
+)
 
 
 @contextmanager

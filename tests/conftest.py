@@ -40,6 +40,10 @@ os.environ["AIRFLOW__CORE__FERNET_KEY"] = "Y2FzZWQtdGVzdC1mZXJuZXQta2V5LTMyLWJ5d
 # Example DAGs poll every 30 s, as in production: the shipped cluster policy makes every
 # wait of this provider poll every 0.5 s here (installed before Airflow is imported).
 os.environ["CASED_TEST_POLL_INTERVAL"] = "0.5"
+# common.ai's agents (the [ai] extra) get pydantic-ai's offline test model: no LLM, no network.
+os.environ["AIRFLOW_CONN_PYDANTICAI_DEFAULT"] = (
+    '{"conn_type": "pydanticai", "extra": {"model": "test"}}'
+)
 
 
 def _populate_dags_folder() -> None:

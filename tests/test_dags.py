@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from importlib.metadata import version
@@ -27,6 +28,7 @@ AIRFLOW_3 = _AIRFLOW >= (3, 0)
 # which dag.test()'s in-process runner skips, so callbacks there see no log URL;
 # 3.1+ compute it as a property, 2.11 has it on the ORM task instance.
 DAG_TEST_HAS_LOG_URL = _AIRFLOW[:2] != (3, 0)
+COMMON_AI = importlib.util.find_spec("airflow.providers.common.ai") is not None
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +89,13 @@ EXAMPLE_DAG_IDS = [
     "cased_agent_session_on_failure",
     "cased_cost_review_follow_up",
     "casedev_contract_review_follow_up",
+    "cased_workflow_run_decorator",
+    "cased_agent_session_decorator",
+    "casedev_action_decorator",
     # Event-driven scheduling (AssetWatcher) exists from Airflow 3.
     *(["cased_investigate_failed_migration_check"] if AIRFLOW_3 else []),
+    # Only with the [ai] extra (the 3.3 line): without it the file defines no DAG.
+    *(["casedev_ai_agent", "cased_ai_agent"] if COMMON_AI else []),
 ]
 
 
@@ -115,6 +122,16 @@ def test_example_dag_succeeds(bag, emu, dag_id):
             assert "stale" in session["context"]["error"]
         else:
             assert "error" not in session["context"]
+    if dag_id == "casedev_ai_agent":
+        # The agent (pydantic-ai's test model) called the action as its tool, once.
+        [execution] = emu.executions.values()
+        assert execution["actionId"] == "action_summarize"
+        assert execution["input"]["document_url"] == "s3://contracts/2024/acme-msa.pdf"
+        assert isinstance(execution["input"]["prompt"], str)
+    if dag_id == "cased_ai_agent":
+        [session] = emu.agent_sessions.values()
+        assert session["context"] == {"service": "checkout", "environment": "production"}
+        assert session["status"] == "completed"
 
 
 def test_run_completes_with_templated_nested_context(bag, emu, deferrable):

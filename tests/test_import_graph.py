@@ -44,6 +44,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("hooks", (f"{PACKAGE}.hooks", f"{PACKAGE}.hooks.*")),
     ("waiting", (f"{PACKAGE}._waiting",)),
     (
+        "agents for common.ai: hooks that run one call to its end",
+        (f"{PACKAGE}.ai", f"{PACKAGE}.ai.*"),
+    ),
+    (
         "tasks: operators, sensors, triggers, notifiers, links, approval, re-attaching",
         (
             f"{PACKAGE}.operators",

@@ -6,10 +6,12 @@ extras); reading the connection is in ``_connection``, the sockets in ``_transpo
 
 from __future__ import annotations
 
+import copy
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_cased._connection_form import form_widgets, ui_field_behaviour
@@ -18,6 +20,9 @@ from airflow_provider_cased.compat import BaseHook, aget_connection
 from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
 from airflow_provider_cased.hooks._connection import config_from_connection
 from airflow_provider_cased.hooks._transport import AsyncTransport, SyncTransport
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 PAGE_SIZE = 100
 
@@ -86,6 +91,19 @@ class ApiHookBase(BaseHook):
         if self._transport is None:
             self._transport = SyncTransport(self.config, self.log)
         return self._transport
+
+    def for_one_call(self, timeout: float | None) -> Self:
+        """A copy of this hook for one call: its own HTTP session (calls may run at once in
+        threads), and every request it sends ends within ``timeout`` seconds from now.
+
+        :param timeout: the call's time limit in seconds; None keeps the connection's timeouts.
+        """
+        config = self.config  # read before copying, so the copy shares it instead of reading again
+        call = copy.copy(self)
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        call._transport = SyncTransport(config, self.log, deadline=deadline)
+        call._async_transport = None
+        return call
 
     def close(self) -> None:
         """Close the kept HTTP session (operators do at the end of ``execute``)."""

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_cased._attempts import Attempts, RateGate
 from airflow_provider_cased._http import ApiRequest, ClientConfig, Failure
+from airflow_provider_cased.exceptions import CasedTimeoutError
 
 if TYPE_CHECKING:
     import requests
@@ -68,10 +69,15 @@ def sync_gate(config: ClientConfig) -> RateGate:
 class SyncTransport:
     """Sends requests over one ``requests.Session`` kept for the transport's life."""
 
-    def __init__(self, config: ClientConfig, logger: Any = None) -> None:
+    def __init__(
+        self, config: ClientConfig, logger: Any = None, *, deadline: float | None = None
+    ) -> None:
         self.config = config
         self.log = logger or log
         self._session: requests.Session | None = None
+        # time.monotonic() by which every request must have ended (a caller's time limit):
+        # it caps each attempt's timeouts and the sleeps between attempts.
+        self.deadline = deadline
 
     @property
     def session(self) -> requests.Session:
@@ -93,7 +99,10 @@ class SyncTransport:
         timeout = (self.config.connect_timeout, self.config.read_timeout_for(request.endpoint))
         while True:
             for wait in gate.waits():
-                time.sleep(wait)
+                self._sleep(wait, request)
+            if self.deadline is not None:
+                left = self._time_left(request)
+                timeout = (min(timeout[0], left), min(timeout[1], left))
             try:
                 answer = self.session.request(
                     request.method,
@@ -109,7 +118,21 @@ class SyncTransport:
                 if retry_in is None:
                     return attempts.decoded(answer.status_code, answer.headers, answer.content)
                 delay = retry_in
-            time.sleep(delay)
+            self._sleep(delay, request)
+
+    def _time_left(self, request: ApiRequest) -> float:
+        left = float("inf") if self.deadline is None else self.deadline - time.monotonic()
+        if left <= 0:
+            raise CasedTimeoutError(
+                f"{request.method} {request.path} was not sent: the call's time limit passed "
+                f"[connection '{self.config.conn_id}']"
+            )
+        return left
+
+    def _sleep(self, seconds: float, request: ApiRequest) -> None:
+        """Sleep, but never past the deadline: past it the request is not sent."""
+        time.sleep(min(seconds, self._time_left(request)))
+        self._time_left(request)
 
     def close(self) -> None:
         if self._session is not None:

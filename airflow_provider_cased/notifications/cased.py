@@ -108,6 +108,13 @@ class CasedDeploymentNotifier(_CasedNotifier):
     (success → ``success``, failed → ``failure``), ``external_url`` the task's
     log URL, ``event_metadata`` the DAG id, run id, task id, try number and state.
     A failure to notify is logged and never changes the task's own outcome.
+
+    :param deployment_request: what was deployed (templated).
+    :param fields: by name, the operator's optional fields (``repository_full_name``,
+        ``status``, ``external_url``, ``commit_sha``, ``commit_message``, ``ref``,
+        ``event_metadata``); any other name is refused.
+    :param cased_conn_id: the ``cased`` connection.
+    :param context: Airflow's callback context (Airflow passes it; DAG code leaves it out).
     """
 
     template_fields: Sequence[str] = DeploymentBody.field_names()
@@ -169,6 +176,8 @@ class CasedAgentSessionNotifier(_CasedNotifier):
     :param agent_context: JSON object for the agent; default: the DAG id, run id,
         task id, try number, state, log URL and the error message. (Not ``context``:
         BaseNotifier keeps the callback context under that name.)
+    :param cased_conn_id: the ``cased`` connection.
+    :param context: Airflow's callback context (Airflow passes it; DAG code leaves it out).
 
     A failure to start the session is logged and never changes the task's outcome.
     """

@@ -331,6 +331,21 @@ class CasedDeploymentOperator(_CasedOperator):
 
     ``require_approval=True`` (or ``approval=Approval(...)``) asks a person in the Airflow
     UI before the notification is sent, showing it (Airflow 3.1+).
+
+    :param deployment_request: what was deployed, e.g. "Production deploy of checkout v1.2.3".
+    :param repository_full_name: ``org/repo``; Cased requires it when the organisation has
+        more than one project.
+    :param status: ``pending``, ``running``, ``success`` (the API's default), ``failure``
+        or ``cancelled``.
+    :param external_url: link back to the deploy system (default: this task's log URL).
+    :param commit_sha: the deployed commit.
+    :param commit_message: its message.
+    :param ref: the deployed ref, e.g. ``refs/heads/main``.
+    :param event_metadata: free-form JSON object (templated, nested).
+    :param require_approval: ask a person in the Airflow UI before the notification is
+        sent (Airflow 3.1+).
+    :param approval: an ``Approval`` (assigned users, message, timeout, on reject/timeout).
+    :param cased_conn_id: the ``cased`` connection.
     """
 
     template_fields: Sequence[str] = DeploymentBody.field_names()

@@ -132,7 +132,8 @@ def make_event_trigger_class() -> type:
 
         :param workflow_id: the workflow whose runs to watch.
         :param statuses: the statuses that make an event (default: any end).
-        :param conn_id: the ``cased`` connection (``cased_conn_id`` works too).
+        :param conn_id: the ``cased`` connection.
+        :param cased_conn_id: the same, under the name the operators use.
         :param poll_interval: seconds between polls (default 60).
 
         Each event's payload is the run: ``workflow_id``, ``run_id``, ``status``,

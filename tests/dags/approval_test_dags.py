@@ -9,7 +9,10 @@ import os
 from datetime import datetime
 from typing import Any
 
-from airflow import DAG
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
 
 from airflow_provider_cased.approval import APPROVAL_MIN_AIRFLOW, Approval
 from airflow_provider_cased.compat import airflow_at_least

@@ -10,8 +10,6 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow import DAG
-
 from airflow_provider_cased.compat import Asset
 from airflow_provider_cased.notifications.cased import CasedDeploymentNotifier
 from airflow_provider_cased.operators.cased import (
@@ -24,8 +22,9 @@ from airflow_provider_cased.sensors.cased import CasedAgentSessionSensor, CasedW
 from airflow_provider_cased.sensors.casedev import CaseDevActionExecutionSensor
 
 try:
-    from airflow.sdk import task
-except ImportError:  # Airflow 2.x
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[no-redef]
     from airflow.decorators import task  # type: ignore[no-redef]
 
 DEFERRABLE = os.environ.get("CASED_TEST_DEFERRABLE") == "1"
@@ -219,7 +218,7 @@ with dag("t_failed_action_is_not_retried"):
 with dag("t_nested_task_outputs"):
     # Task outputs nested in dict arguments, and waits given as timedelta (issue 21).
 
-    @task
+    @task(multiple_outputs=False)
     def window() -> dict[str, str]:
         return {"start": "2024-01-01", "end": "2024-01-08"}
 

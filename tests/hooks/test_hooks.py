@@ -10,9 +10,9 @@ from email.utils import formatdate
 import pytest
 
 from airflow_provider_cased._request_bodies import DeploymentBody, ExecuteBody, RunBody, SessionBody
-from airflow_provider_cased.exceptions import CasedApiError, CasedInputError
+from airflow_provider_cased.exceptions import CasedApiError, CasedInputError, CasedTimeoutError
 from airflow_provider_cased.hooks.cased import CasedHook
-from airflow_provider_cased.hooks.casedev import CaseDevHook
+from airflow_provider_cased.hooks.casedev import ENDPOINTS, CaseDevHook
 from airflow_provider_cased.states import normalize_execution
 from airflow_provider_cased.testing import Fault
 
@@ -627,3 +627,28 @@ def test_session_reads_follow_the_connection_path(emulator, set_connection):
     session = hook.create_agent_session("p")
     assert hook.get_agent_session(session["session_id"])["session_id"] == session["session_id"]
     assert emulator.requests_to("GET", "/api/v1/agent-sessions/")
+
+
+# -- one call under a time limit (the managed-agent hooks' calls) -----------------------
+
+
+def test_a_copy_for_one_call_shares_the_connection_and_bounds_every_request(emulator):
+    hook = CaseDevHook()
+    call = hook.for_one_call(1)
+    assert call.config is hook.config and call.transport is not hook.transport
+    emulator.inject(Fault(method="GET", path="/actions/v1", delay=5, times=10))
+    started = time.monotonic()
+    with pytest.raises(CasedTimeoutError, match="time limit passed"):
+        call.request(ENDPOINTS["list_actions"])
+    # The read timeout was cut to the time left, and no retry went past it.
+    assert time.monotonic() - started < 2.5
+    # The hook itself keeps the connection's timeouts.
+    assert hook.transport.deadline is None and hook.for_one_call(None).transport.deadline is None
+
+
+def test_nothing_is_sent_once_the_time_limit_passed(emulator):
+    call = CaseDevHook().for_one_call(0.01)
+    time.sleep(0.05)
+    with pytest.raises(CasedTimeoutError, match=r"GET /actions/v1 was not sent"):
+        call.list_actions()
+    assert not emulator.requests

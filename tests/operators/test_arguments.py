@@ -170,7 +170,10 @@ def test_deferrable_default_comes_from_airflow_config(monkeypatch):
 
 
 def test_operators_work_inside_a_dag_context():
-    from airflow import DAG
+    try:
+        from airflow.sdk import DAG
+    except ImportError:  # Airflow 2.11
+        from airflow import DAG  # type: ignore[no-redef]
 
     with DAG("args_dag", schedule=None, start_date=datetime(2024, 1, 1)):
         op = CasedWorkflowRunOperator(task_id="run", workflow_name="Weekly cost review")

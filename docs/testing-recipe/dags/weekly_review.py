@@ -12,7 +12,7 @@ except ImportError:  # Airflow 2.11
 
 with DAG(dag_id="weekly_review", schedule=None) as dag:
 
-    @task
+    @task(multiple_outputs=False)
     def window(ds: str | None = None) -> dict[str, str | None]:
         return {"end": ds}
 

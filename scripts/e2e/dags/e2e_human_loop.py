@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow import DAG
+from airflow.sdk import DAG
 
 from airflow_provider_cased.approval import Approval
 from airflow_provider_cased.operators.cased import CasedWorkflowRunOperator
