@@ -20,6 +20,12 @@ def get_provider_info() -> dict[str, Any]:
     )
 
     cased, casedev = "Cased", "case.dev"
+    asset_uris = [
+        {
+            "schemes": ["casedev"],
+            "handler": "airflow_provider_cased._asset_uris.normalize_casedev_uri",
+        }
+    ]
     return {
         "package-name": PACKAGE_NAME,
         "name": "Cased",
@@ -94,6 +100,18 @@ def get_provider_info() -> dict[str, Any]:
                 "class-name": "airflow_provider_cased.decorators.casedev.casedev_action_task",
             },
         ],
+        # The case.dev webhook receiver on the api-server (3.1+; inert on 2.11 and 3.0).
+        "plugins": [
+            {
+                "name": "casedev_webhooks",
+                "plugin-class": (
+                    "airflow_provider_cased.plugins.casedev_webhooks.CaseDevWebhooksPlugin"
+                ),
+            }
+        ],
+        # casedev://actions/<action_id>; Airflow 2.11 reads the older key.
+        "asset-uris": asset_uris,
+        "dataset-uris": asset_uris,
         "connection-types": [
             provider_info_connection_type(
                 "cased",

@@ -77,6 +77,15 @@ CASED_FIELDS: dict[str, dict[str, Any]] = {
 
 CASEDEV_FIELDS: dict[str, dict[str, Any]] = {
     **_COMMON_FIELDS,
+    "webhook_secret": {
+        "label": "Webhook signing secret",
+        "description": (
+            "The secret case.dev signs its webhooks with (X-CaseMark-Signature). Set it to "
+            "receive them at <Airflow URL>/casedev/webhooks/<this connection id>; Airflow 3.1+."
+        ),
+        # format password: the 3.2+ form masks it; 2.11-3.1 get a password widget below.
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
     "execute_timeout": {
         "label": "Execute timeout (seconds)",
         "description": (
@@ -123,9 +132,9 @@ def provider_info_connection_type(
 def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """wtforms widgets for the 2.11-3.1 connection form, built from the same table."""
     try:
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import BooleanField, FloatField, IntegerField, StringField
+        from wtforms import BooleanField, FloatField, IntegerField, PasswordField, StringField
         from wtforms.validators import NumberRange, Optional
     except ImportError:  # no FAB UI here (a worker, or 3.2+): the provider-info fields apply
         return {}
@@ -138,7 +147,13 @@ def form_widgets(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "widget": BS3TextFieldWidget(),
             "default": schema.get("default"),
         }
-        if "boolean" in kinds:
+        if schema.get("format") == "password":
+            widgets[name] = PasswordField(
+                lazy_gettext(spec["label"]),
+                description=spec["description"],
+                widget=BS3PasswordFieldWidget(),
+            )
+        elif "boolean" in kinds:
             widgets[name] = BooleanField(
                 lazy_gettext(spec["label"]),
                 description=spec["description"],

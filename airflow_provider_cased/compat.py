@@ -237,6 +237,13 @@ def __getattr__(name: str) -> Any:
         return _taskflow().DecoratedOperator
     if name == "task_decorator_factory":
         return _taskflow().task_decorator_factory
+    if name == "AirflowPlugin":
+        # Only the webhook plugin subclasses it, and DAG files never import that. The same
+        # home on 2.11 and every 3.x (3.3 re-exports the shared one; its plugin loaders
+        # check the class name, not its identity).
+        from airflow.plugins_manager import AirflowPlugin
+
+        return AirflowPlugin
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

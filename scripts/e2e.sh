@@ -109,7 +109,12 @@ start_service triggerer "${TRIGGERER_CMD[@]}"
 "$AIRFLOW" connections add cased_default --conn-type cased --conn-host "$EMULATOR_URL" \
     --conn-password "$EMULATOR_API_KEY" --conn-extra '{"auth_scheme": "Token", "retry_limit": 2}' \
     >"$LOGS/connections-add.log" 2>&1 || fail "airflow connections add failed (see $LOGS/connections-add.log)"
-log "Connections: cased_default in the metadata DB, casedev_default from AIRFLOW_CONN_CASEDEV_DEFAULT"
+# The case.dev webhook receiver's connection: its signing secret in the extra (masked).
+WEBHOOK_SECRET="whsec_$(secret 16)"
+"$AIRFLOW" connections add casedev_webhooks --conn-type casedev --conn-host "$EMULATOR_URL" \
+    --conn-password "$EMULATOR_API_KEY" --conn-extra "{\"webhook_secret\": \"$WEBHOOK_SECRET\"}" \
+    >>"$LOGS/connections-add.log" 2>&1 || fail "airflow connections add failed (see $LOGS/connections-add.log)"
+log "Connections: cased_default and casedev_webhooks in the metadata DB, casedev_default from AIRFLOW_CONN_CASEDEV_DEFAULT"
 
 service_args=()
 for entry in "${SERVICES[@]}"; do service_args+=(--service "$entry"); done
@@ -121,7 +126,8 @@ run_driver "$PY" "$ROOT/scripts/e2e/check.py" \
     --emulator-url "$EMULATOR_URL" --emulator-api-key "$EMULATOR_API_KEY" \
     --chromium "$CHROMIUM" --screenshots "$SHOTS" --logs "$LOGS" \
     --airflow-home "$AIRFLOW_HOME" --timeout "$E2E_TIMEOUT" "${service_args[@]}" \
-    --summary "$WORK/summary.txt" --restarted-services "$RESTARTED"
+    --summary "$WORK/summary.txt" --restarted-services "$RESTARTED" \
+    --webhook-conn-id casedev_webhooks --webhook-secret "$WEBHOOK_SECRET"
 
 if ((E2E_HOLD > 0)); then
     log "E2E_HOLD: services stay up ${E2E_HOLD} s: UI http://127.0.0.1:$API_PORT (admin / $AIRFLOW_UI_PASSWORD)"

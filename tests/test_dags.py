@@ -88,6 +88,7 @@ EXAMPLE_DAG_IDS = [
     "cased_fan_in_sensors",
     "cased_agent_session_on_failure",
     "cased_cost_review_follow_up",
+    "casedev_contract_review_follow_up",
     "cased_workflow_run_decorator",
     "cased_agent_session_decorator",
     "casedev_action_decorator",

@@ -20,22 +20,24 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
 # dotted module names; the first layer with a matching pattern is the module's.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
-        "ground: version, Airflow compat, exceptions, the connection form, argument names",
+        "ground: version, Airflow compat, exceptions, the connection form, argument names, asset URIs",
         (
             PACKAGE,
             f"{PACKAGE}.compat",
             f"{PACKAGE}.exceptions",
             f"{PACKAGE}._connection_form",
             f"{PACKAGE}._arguments",
+            f"{PACKAGE}._asset_uris",
         ),
     ),
     (
-        "the API description: endpoints, request bodies and their checks, retry policy, statuses",
+        "the API description: endpoints, request bodies and their checks, retry policy, statuses, webhook deliveries",
         (
             f"{PACKAGE}._http",
             f"{PACKAGE}._attempts",
             f"{PACKAGE}._request_bodies",
             f"{PACKAGE}.states",
+            f"{PACKAGE}._webhooks",
         ),
     ),
     ("the HTTP client", (f"{PACKAGE}.hooks._connection", f"{PACKAGE}.hooks._transport")),
@@ -62,6 +64,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             f"{PACKAGE}.approval",
             f"{PACKAGE}.retry_policy",
         ),
+    ),
+    (
+        "plugins: the case.dev webhook receiver on the api-server",
+        (f"{PACKAGE}.plugins", f"{PACKAGE}.plugins.*"),
     ),
     ("testing tools: the emulator, its CLI and pytest plugin", (f"{PACKAGE}.testing.*",)),
     ("testing tools' front door", (f"{PACKAGE}.testing",)),

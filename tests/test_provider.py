@@ -41,6 +41,8 @@ def test_every_module_and_class_named_in_provider_info_imports():
         info["notifications"]
         + info["extra-links"]
         + [c["hook-class-name"] for c in info["connection-types"]]
+        + [p["plugin-class"] for p in info["plugins"]]
+        + [u["handler"] for key in ("asset-uris", "dataset-uris") for u in info[key]]
     )
     for module in modules:
         import_module(module)
@@ -93,6 +95,23 @@ def test_connection_form_declared_for_both_ui_generations():
     assert types["cased"]["ui-field-behaviour"]["relabeling"]["password"] == "API key"
 
 
+def test_the_webhook_secret_is_a_masked_field_in_every_form():
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_cased._connection_form import CASEDEV_FIELDS, form_widgets
+    from airflow_provider_cased.compat import airflow_at_least
+
+    if airflow_at_least(3, 2):  # the form comes from provider info's conn-fields
+        widgets = ProvidersManager().connection_form_widgets
+        assert widgets["extra__casedev__webhook_secret"].is_sensitive
+        assert "extra__cased__webhook_secret" not in widgets  # a case.dev setting only
+        return
+    fab = form_widgets(CASEDEV_FIELDS)  # 2.11-3.1: the hook's wtforms widgets
+    if not fab:
+        pytest.skip("no Flask AppBuilder here: this Airflow shows no custom fields")
+    assert fab["webhook_secret"].kwargs["widget"].input_type == "password"
+
+
 def test_airflow_providers_list_shows_the_provider():
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
@@ -117,7 +136,8 @@ def test_dag_file_imports_stay_light():
         " airflow_provider_cased.sensors.cased, airflow_provider_cased.sensors.casedev,"
         " airflow_provider_cased.notifications.cased;"
         "heavy={'requests','httpx','aiohttp','urllib3','airflow_provider_cased.hooks.cased',"
-        "'airflow.sdk.bases.decorator','airflow.decorators.base','airflow_provider_cased.decorators'}"
+        "'airflow.sdk.bases.decorator','airflow.decorators.base','airflow_provider_cased.decorators',"
+        " 'airflow_provider_cased.plugins'}"
         " & (set(sys.modules)-before);"
         "print(sorted(heavy))"
     )

@@ -555,6 +555,7 @@ def check_link_rest(
 
 
 def check_key_not_logged(checks: Checks, api_key: str, logs: Path, airflow_home: Path) -> None:
+    """Neither the API key nor the webhook secret (same check) in any log file."""
     found = []
     roots = [p for p in logs.glob("*.log") if p.name != "emulator.log"]
     roots += [p for p in (airflow_home / "logs").rglob("*") if p.is_file()]
@@ -1282,6 +1283,34 @@ def check_ui(
             context.close()
 
 
+def check_webhooks(
+    checks: Checks, api: Http, emulator: Http, services: Services, args: Any
+) -> None:
+    """case.dev webhooks through the api-server (scripts/e2e/webhooks.py)."""
+    from types import SimpleNamespace
+
+    from webhooks import WebhookChecks  # scripts/e2e/webhooks.py
+
+    tools = SimpleNamespace(
+        say=say,
+        CheckFailed=CheckFailed,
+        quote=quote,
+        OUTSIDE_AGENT=OUTSIDE_AGENT,
+        wait_for=lambda what, probe, timeout, every=1: wait_for(
+            what, probe, timeout, services, every
+        ),
+    )
+    webhooks = WebhookChecks(checks, api, emulator, args, tools)
+    webhooks.run()
+    # The scheduler creates the run in its next loop: the goal is a second; the bound
+    # leaves room for a loop busy with the other DAGs on 2 cores.
+    checks.expect(
+        webhooks.latency <= 5.0,
+        f"webhooks: the DAG run was created {webhooks.latency:.2f} s after the webhook's 200 "
+        "(<= 5 s)",
+    )
+
+
 # ---------------------------------------------------------------------- main
 
 
@@ -1305,6 +1334,8 @@ def main() -> int:
     parser.add_argument(
         "--restarted-services", type=Path, required=True, help='file of "name:pid" it starts'
     )
+    parser.add_argument("--webhook-conn-id", required=True, help="casedev conn with the secret")
+    parser.add_argument("--webhook-secret", required=True)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -1326,6 +1357,7 @@ def main() -> int:
         check_runs(checks, followed, run_ids)
         check_triggerer(checks, followed, args.logs, args.airflow_home)
         check_emulator(checks, emulator)
+        check_webhooks(checks, api, emulator, services, args)
         link = check_link_rest(
             checks, api, emulator, args.emulator_url, args.emulator_api_key, run_ids[LINK_DAG]
         )
@@ -1342,6 +1374,7 @@ def main() -> int:
         events.join()
         HumanLoop(checks, api, emulator, services, events, args).run()
         check_key_not_logged(checks, args.emulator_api_key, args.logs, args.airflow_home)
+        check_key_not_logged(checks, args.webhook_secret, args.logs, args.airflow_home)
         services.assert_alive()
         checks.expect(True, "every service was still running at the end")
     except CheckFailed as exc:
