@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 RECIPE = Path(__file__).resolve().parents[2] / "docs" / "testing-recipe"
@@ -22,7 +21,10 @@ def test_the_testing_recipe_passes_in_a_fresh_project(tmp_path):
         for name, value in os.environ.items()
         if not name.startswith(("AIRFLOW", "CASED_", "PYTEST_"))
     }
-    homes_before = set(Path(tempfile.gettempdir()).glob("cased-airflow-home-*"))
+    # A temporary folder of its own: another pytest on the machine may be making homes.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=project,
@@ -34,4 +36,4 @@ def test_the_testing_recipe_passes_in_a_fresh_project(tmp_path):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "1 passed" in done.stdout
     # The throwaway home is removed at the end of the session.
-    assert set(Path(tempfile.gettempdir()).glob("cased-airflow-home-*")) <= homes_before
+    assert not list(scratch.glob("cased-airflow-home-*"))
