@@ -398,6 +398,28 @@ def test_every_operator_asks_before_its_post(bag, rest_api, emulator, dag_id, ta
 
 
 @needs_hitl
+def test_a_decorated_task_asks_and_sends_the_approved_request(bag, rest_api, emulator):
+    state, tasks, reviewer = run_answered(
+        bag, rest_api, emulator, "t_approve_decorated", "act", ["Approve"]
+    )
+    assert (state, tasks) == ("success", {"act": "success"})
+    assert reviewer.posts_before_answer == 0
+    [sent] = emulator.requests_to("POST", "/actions/v1/action_summarize/execute")
+    assert sent.json["input"] == {"doc": "contract"}
+    assert "contract" in (reviewer.asked or {})["body"]
+
+
+@needs_hitl
+def test_a_request_that_changed_after_approve_is_not_sent(bag, rest_api, emulator, logs):
+    state, tasks, _ = run_answered(
+        bag, rest_api, emulator, "t_approve_changed_request", "act", ["Approve"]
+    )
+    assert (state, tasks) == ("failed", {"act": "failed"})
+    assert emulator.requests_to("POST", "/") == []
+    assert "is not the request the person approved" in logs()
+
+
+@needs_hitl
 @pytest.mark.parametrize(
     ("answer", "params_input", "expected"),
     [

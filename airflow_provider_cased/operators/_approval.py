@@ -14,6 +14,7 @@ Airflow keeps one such request per task try, so one try asks at most once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,10 @@ USE_EDITED = "Approve edited output"
 SHOWN_JSON_CHARS = 3000
 SHOWN_KEYS = 20
 REVIEW_XCOM_KEY = "casedev_output_under_review"
+# The digest of the request a person was asked about, held over the wait: after Approve
+# the request is built again (templates rendered, a task function called) and is sent
+# only if it is the same one.
+ASKED_REQUEST_XCOM_KEY = "cased_request_under_approval"
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -65,6 +70,33 @@ def outgoing(
         facts=facts or {},
         summarise=summarise,
     )
+
+
+def fingerprint(outgoing: Outgoing) -> str:
+    """A digest of what would leave: method, URL, connection and body."""
+    sent = [outgoing.method, outgoing.url, outgoing.conn_id, outgoing.body]
+    return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def remember_asked(context: Context, outgoing: Outgoing) -> None:
+    """Keep the asked request's digest for ``confirm_unchanged`` (one XCom of this try)."""
+    context["ti"].xcom_push(key=ASKED_REQUEST_XCOM_KEY, value=fingerprint(outgoing))
+
+
+def confirm_unchanged(context: Context, outgoing: Outgoing) -> None:
+    """Refuse to send a request other than the one the person approved.
+
+    :raises CasedApprovalDenied: the request built again differs (a template or a task
+        function that gives another value on each call), or the asked one is unknown.
+    """
+    ti = context["ti"]
+    asked = ti.xcom_pull(task_ids=ti.task_id, key=ASKED_REQUEST_XCOM_KEY, map_indexes=ti.map_index)
+    if asked != fingerprint(outgoing):
+        raise CasedApprovalDenied(
+            f"The {outgoing.method} {outgoing.url} built after the approval is not the request "
+            "the person approved (a template or task function gives another value on each "
+            "call); nothing was sent"
+        )
 
 
 def shown_json(value: Any, limit: int = SHOWN_JSON_CHARS) -> str:

@@ -97,18 +97,24 @@ class StartingOperator(BaseOperator):
         summarise: tuple[str, ...] = (),
     ) -> None:
         """Unless approved (or not asked for): show a person ``request`` exactly as it would
-        leave, and park the task."""
-        if self.approval is None or self.approved:
+        leave, and park the task. Once approved, check that ``request`` is the one shown."""
+        if self.approval is None:
             return
         from airflow_provider_cased.operators._approval import (
             APPROVE,
             REJECT,
             approval_text,
             ask,
+            confirm_unchanged,
             outgoing,
+            remember_asked,
         )
 
         shown = outgoing(hook, request, title, facts, summarise)
+        if self.approved:
+            confirm_unchanged(context, shown)
+            return
+        remember_asked(context, shown)
         self.log.info(
             "Asking for approval before sending %s %s (the task waits in the Required Actions "
             "list of the Airflow UI)",

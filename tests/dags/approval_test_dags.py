@@ -6,6 +6,7 @@ Before 3.1 an approval is refused when the DAG is parsed, so nothing is defined 
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +82,24 @@ if airflow_at_least(*APPROVAL_MIN_AIRFLOW):
             approval=SAFETY,
             **FAST,
         )
+
+    # The decorated path: the function runs before the person is asked and again after.
+    with dag("t_approve_decorated", params={"doc": "contract"}):
+
+        @task.casedev_action(task_id="act", action_id="action_summarize", approval=SAFETY, **FAST)
+        def same_input(params: dict[str, Any]) -> dict[str, Any]:
+            return {"doc": params["doc"]}
+
+        same_input()
+
+    with dag("t_approve_changed_request"):
+
+        @task.casedev_action(task_id="act", action_id="action_summarize", approval=SAFETY, **FAST)
+        def changing_input() -> dict[str, Any]:
+            # Another value on each call: what is approved is not what would be sent.
+            return {"built_at_ns": time.monotonic_ns()}
+
+        changing_input()
 
     with dag("t_review_output"):
         act = CaseDevActionOperator(
