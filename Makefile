@@ -13,22 +13,25 @@ AIRFLOW_EXCLUDE_NEWER ?=
 # environment then fails once a Fernet key is configured, as `airflow db migrate` does).
 AIRFLOW2_EXCLUDE_NEWER ?= 2026-03-20T00:00:00Z
 PYTEST_ARGS ?=
-# The [ai] extra (common.ai, Python 3.11+) goes into the 3.3 line's venv: its tests run
-# there and skip elsewhere (older lines resolve as of dates before common.ai 1.0 existed).
 # A venv resolved as of a cut-off gets only what the tests need: the dev tools (ruff is
 # pinned to a minor newer than those cut-offs) run in the 3.3 venv (`make lint`).
 comma := ,
-EXTRAS ?= test$(if $(AIRFLOW_EXCLUDE_NEWER),,$(comma)dev)$(if $(filter 3.3.%,$(AIRFLOW_VERSION)),$(comma)ai)
+EXTRAS ?= test$(if $(AIRFLOW_EXCLUDE_NEWER),,$(comma)dev)
+# The [ai] extra (common.ai, Python 3.11+) has a venv of its own (`make test-ai`): common.ai's
+# api-server plugins load FastAPI into every Airflow process that loads plugins (1.2 s
+# each, every Celery task), which `make e2e-distributed` must not count as ours.
+VENV_AI ?= .venv-ai
 # pytest-xdist workers: half of the suite's time is waiting on polls, so 2 workers about
 # halve it even on 2 cores. Each worker has its own AIRFLOW_HOME (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv venv-airflow2 test test-airflow2 lint format docs demo bench e2e e2e-distributed wheel-check ci clean
+.PHONY: help venv venv-airflow2 test test-airflow2 test-ai lint format docs demo bench e2e e2e-distributed wheel-check ci clean
 
 help:
 	@echo "make demo           run the example DAGs end to end against the local emulator"
 	@echo "make test           run the test suite (Airflow $(AIRFLOW_VERSION))"
 	@echo "make test-airflow2  run the same suite on Airflow $(AIRFLOW2_VERSION)"
+	@echo "make test-ai        the common.ai tools and their example DAGs (the [ai] extra, $(VENV_AI))"
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make docs           build the docs site into docs/_build/html (warnings are errors)"
 	@echo "make bench          print the benchmark figures"
@@ -63,6 +66,14 @@ venv-airflow2: $(VENV2)/$(STAMP2)
 
 test: venv
 	$(VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The tests that need common.ai (they skip in `make test`): its tools, its example DAGs.
+test-ai:
+	$(MAKE) venv VENV=$(VENV_AI) EXTRAS=test$(comma)ai
+	$(VENV_AI)/bin/python -m pytest -q -n $(PYTEST_WORKERS) tests/ai tests/test_docs.py \
+	  tests/test_dags.py::test_example_dags_import_cleanly \
+	  "tests/test_dags.py::test_example_dag_succeeds[casedev_ai_agent]" \
+	  "tests/test_dags.py::test_example_dag_succeeds[cased_ai_agent]" $(PYTEST_ARGS)
 
 test-airflow2: venv-airflow2
 	$(VENV2)/bin/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
