@@ -5,6 +5,7 @@ Offline by design: no intersphinx, no remote images, nothing fetched at build ti
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -45,7 +46,10 @@ myst_heading_anchors = 3
 
 # The [ai] extra's common.ai lives in its own venv (`make test-ai`), not the one the docs
 # build in: its classes are stand-ins here, enough to document our hooks on top of them.
-autodoc_mock_imports = ["airflow.providers.common.ai"]
+# Only when it is absent: stood in for an installed common.ai, Airflow's own provider
+# discovery reads the stand-in and fails.
+if importlib.util.find_spec("airflow.providers.common.ai") is None:
+    autodoc_mock_imports = ["airflow.providers.common.ai"]
 
 autodoc_default_options = {
     "members": True,
